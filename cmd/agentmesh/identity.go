@@ -1,0 +1,252 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/ui"
+)
+
+func newIdentityCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "identity",
+		Short: "Create, show and rotate the server's cryptographic identity",
+		Long: `The server's identity is an Ed25519 key bound to the DID did:agentmesh:NAME
+(alsoKnownAs did:key:z6Mk...), with a sponsor: the person accountable for it.
+A separate authority key issues short-lived credentials carrying the
+capability scopes of agentmesh.yaml.`,
+	}
+	cmd.AddCommand(newIdentityCreateCmd(g), newIdentityShowCmd(g), newIdentityRotateCmd(g))
+	return cmd
+}
+
+type identityCreateOptions struct {
+	Name    string
+	Sponsor string
+	Force   bool
+	Now     func() time.Time
+}
+
+func newIdentityCreateCmd(g *globals) *cobra.Command {
+	opts := identityCreateOptions{Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a new identity (refuses to overwrite one without --force)",
+		Example: `  agentmesh identity create --name mcp-tool-server --sponsor devops@company.com
+  agentmesh identity create --name mcp-tool-server --sponsor devops@company.com --force`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return identityCreateRun(g, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "agent name: the DID becomes did:agentmesh:NAME (default: agent.name from the configuration)")
+	cmd.Flags().StringVar(&opts.Sponsor, "sponsor", "", "e-mail address of the accountable person (default: agent.sponsor from the configuration)")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace an existing identity (its keys are kept in keys/retired)")
+	return cmd
+}
+
+func identityCreateRun(g *globals, opts identityCreateOptions) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	if opts.Name == "" {
+		opts.Name = cfg.Agent.Name
+	}
+	if opts.Sponsor == "" {
+		if cfg.Agent.Sponsor == config.PlaceholderSponsor {
+			return fmt.Errorf("identity create: --sponsor is required (the e-mail address of the person accountable for this server)")
+		}
+		opts.Sponsor = cfg.Agent.Sponsor
+	}
+	id, err := createIdentity(cfg, opts)
+	if err != nil {
+		return err
+	}
+	g.io.Success("created identity %s", id.DID())
+	g.io.Hint("key      %s", id.Doc.Current().Fingerprint)
+	g.io.Hint("sponsor  %s", id.Doc.Sponsor)
+	g.io.Hint("state    %s", cfg.Source.StateDir)
+	return nil
+}
+
+// createIdentity makes the state directory, the identity and its first
+// credential.
+func createIdentity(cfg *config.Config, opts identityCreateOptions) (*identity.Identity, error) {
+	d, err := state.Create(cfg.Source.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	id, err := identity.Create(d, identity.CreateOptions{Name: opts.Name, Sponsor: opts.Sponsor, Force: opts.Force, Now: opts.Now()})
+	if err != nil {
+		return nil, fmt.Errorf("identity create: %w", err)
+	}
+	cred, err := issuerFor(cfg, id).Issue(opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("issuing the first credential: %w", err)
+	}
+	if err := identity.WriteCredential(d, cred); err != nil {
+		return nil, fmt.Errorf("storing the first credential: %w", err)
+	}
+	return id, nil
+}
+
+// identityView is `identity show --output json`.
+type identityView struct {
+	DID         string               `json:"did"`
+	AlsoKnownAs []string             `json:"alsoKnownAs"`
+	Fingerprint string               `json:"fingerprint"`
+	Sponsor     string               `json:"sponsor"`
+	Created     string               `json:"created"`
+	Authority   string               `json:"authority"`
+	StateDir    string               `json:"state_dir"`
+	Keys        []identity.KeyRecord `json:"keys"`
+	Credential  *credentialView      `json:"credential"`
+}
+
+type credentialView struct {
+	ID       string      `json:"id"`
+	Issued   string      `json:"issued"`
+	Expires  string      `json:"expires"`
+	Audience string      `json:"audience"`
+	Valid    bool        `json:"valid"`
+	Problem  string      `json:"problem,omitempty"`
+	Scopes   []scopeView `json:"scopes"`
+}
+
+type scopeView struct {
+	Resources []string `json:"resources"`
+	Actions   []string `json:"actions"`
+	Expires   string   `json:"expires"`
+}
+
+type identityShowOptions struct {
+	Now func() time.Time
+}
+
+func newIdentityShowCmd(g *globals) *cobra.Command {
+	opts := identityShowOptions{Now: time.Now}
+	return &cobra.Command{
+		Use:     "show",
+		Short:   "Show the DID, key fingerprint, sponsor, current credential and scopes",
+		Example: "  agentmesh identity show\n  agentmesh identity show --output json | jq .credential.expires",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return identityShowRun(g, opts)
+		},
+	}
+}
+
+func identityShowRun(g *globals, opts identityShowOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	doc, err := identity.LoadDocument(d)
+	if err != nil {
+		return err
+	}
+	view := identityView{
+		DID: doc.ID, AlsoKnownAs: doc.AlsoKnownAs, Fingerprint: doc.Current().Fingerprint, Sponsor: doc.Sponsor,
+		Created: doc.Created, Authority: doc.Authority, StateDir: d.Path, Keys: doc.Keys,
+	}
+	view.Credential = describeCredential(cfg, d, doc, opts.Now())
+	if format == ui.JSON {
+		return ui.WriteJSON(g.io.Out, view)
+	}
+	fields := []ui.Field{
+		{Label: "DID", Value: view.DID},
+		{Label: "also known as", Value: strings.Join(view.AlsoKnownAs, ", ")},
+		{Label: "key", Value: view.Fingerprint},
+		{Label: "sponsor", Value: view.Sponsor, Attention: view.Sponsor == config.PlaceholderSponsor},
+		{Label: "created", Value: view.Created},
+		{Label: "key history", Value: fmt.Sprintf("%d key(s)", len(view.Keys))},
+		{Label: "authority", Value: view.Authority},
+		{Label: "state", Value: view.StateDir},
+	}
+	cv := view.Credential
+	if cv.Problem != "" {
+		fields = append(fields, ui.Field{Label: "credential", Value: cv.Problem, Attention: true})
+	} else {
+		fields = append(fields, ui.Field{Label: "credential", Value: fmt.Sprintf("%s, expires %s", cv.ID[:12], cv.Expires)})
+	}
+	for _, s := range cv.Scopes {
+		fields = append(fields, ui.Field{Label: "scope", Value: fmt.Sprintf("%s [%s] until %s", strings.Join(s.Resources, " "), strings.Join(s.Actions, ","), s.Expires)})
+	}
+	g.io.Record("Identity", fields)
+	return nil
+}
+
+func describeCredential(cfg *config.Config, d *state.Dir, doc *identity.Document, now time.Time) *credentialView {
+	cv := &credentialView{Scopes: []scopeView{}}
+	tok, err := identity.ReadCredential(d)
+	if err != nil {
+		cv.Problem = err.Error()
+		return cv
+	}
+	v, err := verifierFor(cfg, doc)
+	if err != nil {
+		cv.Problem = err.Error()
+		return cv
+	}
+	cred, err := v.Verify(tok, now)
+	if err != nil {
+		cv.Problem = err.Error()
+		if errors.Is(err, identity.ErrExpired) {
+			cv.Problem += " (a running `agentmesh serve` renews it)"
+		}
+		return cv
+	}
+	cv.Valid = true
+	cv.ID = cred.Claims.ID
+	cv.Issued = cred.Claims.IssuedAtTime().Format(time.RFC3339)
+	cv.Expires = cred.Claims.ExpiresAt().Format(time.RFC3339)
+	cv.Audience = cred.Claims.Audience
+	for _, g := range cred.Claims.Scopes {
+		cv.Scopes = append(cv.Scopes, scopeView{Resources: g.Resources, Actions: g.Actions, Expires: time.Unix(g.Expires, 0).UTC().Format(time.RFC3339)})
+	}
+	return cv
+}
+
+type identityRotateOptions struct {
+	Now func() time.Time
+}
+
+func newIdentityRotateCmd(g *globals) *cobra.Command {
+	opts := identityRotateOptions{Now: time.Now}
+	return &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace the identity key; the old key signs the hand-over",
+		Long: `Rotate generates a new identity key. The old key signs a hand-over statement
+naming the new one, the old private key moves to keys/retired, and the
+identity document keeps the old public key so everything it signed (audit
+checkpoints) stays verifiable.`,
+		Example: "  agentmesh identity rotate",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, d, err := g.openState()
+			if err != nil {
+				return err
+			}
+			id, rot, err := identity.Rotate(d, opts.Now())
+			if err != nil {
+				return fmt.Errorf("identity rotate: %w", err)
+			}
+			g.io.Success("rotated the key of %s", id.DID())
+			g.io.Hint("old  %s (retired)", rot.Old.Fingerprint)
+			g.io.Hint("new  %s", rot.New.Fingerprint)
+			return nil
+		},
+	}
+}

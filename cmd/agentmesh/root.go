@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/ui"
+)
+
+// Exit codes (DESIGN.md): 0 success; 1 the command ran and found a problem;
+// 2 the command could not run.
+const (
+	exitOK      = 0
+	exitProblem = 1
+	exitCannot  = 2
+)
+
+// problem is an error meaning "the command ran and found a problem"
+// (exit 1), as opposed to "could not run" (exit 2).
+type problem struct{ err error }
+
+func (p problem) Error() string { return p.err.Error() }
+func (p problem) Unwrap() error { return p.err }
+
+// problemf returns an exit-1 error.
+func problemf(format string, args ...any) error { return problem{fmt.Errorf(format, args...)} }
+
+// silentProblem exits 1 without printing: the command already reported.
+var silentProblem = problem{errors.New("")}
+
+// globals are the flags and streams every command shares.
+type globals struct {
+	io       *ui.IO
+	v        *viper.Viper // agentmesh's own instance: never the global one
+	cfgFlag  string
+	stateDir string
+	output   string
+	root     *cobra.Command
+}
+
+func run(args []string, io *ui.IO) int {
+	g := &globals{io: io, v: viper.New()}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var p problem
+	if errors.As(err, &p) {
+		if msg := p.Error(); msg != "" {
+			fmt.Fprintf(io.Err, "agentmesh: %s\n", msg)
+		}
+		return exitProblem
+	}
+	fmt.Fprintf(io.Err, "agentmesh: %s\n", err)
+	return exitCannot
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "agentmesh",
+		Short: "Identity, policy, audit and trust for MCP tool servers",
+		Long: `agentmesh secures MCP (Model Context Protocol) tool servers. Every tool call
+passes a governance pipeline: a short-lived signed credential with capability
+scopes, YAML policies (allow, block, redact, rate limits), a tamper-evident
+Merkle-tree audit log, and an adaptive trust score.
+
+All commands share one state directory (keys, audit log, trust state), found
+from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
+.agentmesh beside the configuration file.`,
+		Example: `  agentmesh init --name mcp-tool-server --sponsor devops@company.com
+  agentmesh identity show
+  agentmesh --config /etc/agentmesh/agentmesh.yaml identity show --output json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       versionString(),
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.cfgFlag, "config", "", "configuration file (default: $AGENTMESH_CONFIG, ./agentmesh.yaml, ~/.config/agentmesh/agentmesh.yaml, embedded defaults)")
+	pf.StringVar(&g.stateDir, "state-dir", "", "state directory (default: $AGENTMESH_STATE_DIR, state_dir in the config, .agentmesh beside the config, ~/.agentmesh)")
+	pf.StringVarP(&g.output, "output", "o", "", "output format: table, text or json (default: table on a terminal, text otherwise)")
+	g.v.BindPFlag("config", pf.Lookup("config"))
+	g.v.BindPFlag("state-dir", pf.Lookup("state-dir"))
+	g.v.BindPFlag("output", pf.Lookup("output"))
+	g.v.BindEnv("output", "AGENTMESH_OUTPUT")
+	g.root = root
+
+	root.AddCommand(
+		newVersionCmd(g),
+		newInitCmd(g),
+		newIdentityCmd(g),
+		newCompletionCmd(g),
+	)
+	return root
+}
+
+// format resolves the output format from --output or AGENTMESH_OUTPUT.
+func (g *globals) format() (ui.Format, error) {
+	return g.io.ParseFormat(g.v.GetString("output"))
+}
+
+// loadConfig finds and loads the configuration (see config.Load). The
+// flag values come through viper; the environment variables are read by
+// config.Load itself so it can say where each setting came from.
+func (g *globals) loadConfig() (*config.Config, error) {
+	env, err := config.OSEnv(g.v.GetString("config"), g.v.GetString("state-dir"))
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(env)
+}
+
+// openState loads the configuration and opens its existing state directory.
+func (g *globals) openState() (*config.Config, *state.Dir, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := state.Open(cfg.Source.StateDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (state directory from %s)", err, cfg.Source.StateDirFrom)
+	}
+	return cfg, d, nil
+}
+
+// usageError is a "could not run" error about arguments.
+func usageError(c *cobra.Command, format string, args ...any) error {
+	return fmt.Errorf("%s\nRun '%s --help' for usage.", fmt.Sprintf(format, args...), c.CommandPath())
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

@@ -153,10 +153,13 @@ func identityShowRun(g *globals, opts identityShowOptions) error {
 	if err != nil {
 		return err
 	}
-	doc, err := identity.LoadDocument(d)
+	// Load checks the private keys too: a key readable by others is
+	// reported here, not first when `serve` needs it.
+	id, err := identity.Load(d)
 	if err != nil {
 		return err
 	}
+	doc := &id.Doc
 	view := identityView{
 		DID: doc.ID, AlsoKnownAs: doc.AlsoKnownAs, Fingerprint: doc.Current().Fingerprint, Sponsor: doc.Sponsor,
 		Created: doc.Created, Authority: doc.Authority, StateDir: d.Path, Keys: doc.Keys,

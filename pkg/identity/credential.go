@@ -174,6 +174,15 @@ type Verifier struct {
 	MaxTTL time.Duration
 	// Skew is the tolerated clock difference, at most MaxClockSkew.
 	Skew time.Duration
+
+	authorityDID string // DIDKey(Authority), computed once
+}
+
+func (v *Verifier) authority() string {
+	if v.authorityDID == "" {
+		v.authorityDID = DIDKey(v.Authority)
+	}
+	return v.authorityDID
 }
 
 // Verify parses and checks a credential at time now. The algorithm is
@@ -199,7 +208,7 @@ func (v *Verifier) Verify(token string, now time.Time) (*Credential, error) {
 	if h.Alg != "EdDSA" {
 		return nil, fmt.Errorf("%w: header says %q", ErrAlgorithm, h.Alg)
 	}
-	authority := DIDKey(v.Authority)
+	authority := v.authority()
 	if h.Kid != authority {
 		return nil, fmt.Errorf("%w: %s (trusted authority: %s)", ErrUnknownIssuer, h.Kid, authority)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/state"
@@ -66,7 +68,7 @@ func identityCreateRun(g *globals, opts identityCreateOptions) error {
 		}
 		opts.Sponsor = cfg.Agent.Sponsor
 	}
-	id, err := createIdentity(cfg, opts)
+	id, err := g.createIdentity(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -79,21 +81,38 @@ func identityCreateRun(g *globals, opts identityCreateOptions) error {
 
 // createIdentity makes the state directory, the identity and its first
 // credential.
-func createIdentity(cfg *config.Config, opts identityCreateOptions) (*identity.Identity, error) {
+func (g *globals) createIdentity(cfg *config.Config, opts identityCreateOptions) (*identity.Identity, error) {
 	d, err := state.Create(cfg.Source.StateDir)
 	if err != nil {
 		return nil, err
 	}
-	id, err := identity.Create(d, identity.CreateOptions{Name: opts.Name, Sponsor: opts.Sponsor, Force: opts.Force, Now: opts.Now()})
+	now := opts.Now()
+	if opts.Force {
+		// A new identity starts a new audit log: the old one (signed by
+		// the old keys) is kept beside the retired keys.
+		if err := state.RetireDatabase(d, now); err != nil {
+			return nil, err
+		}
+	}
+	id, err := identity.Create(d, identity.CreateOptions{Name: opts.Name, Sponsor: opts.Sponsor, Force: opts.Force, Now: now})
 	if err != nil {
 		return nil, fmt.Errorf("identity create: %w", err)
 	}
-	cred, err := issuerFor(cfg, id).Issue(opts.Now())
+	cred, err := issuerFor(cfg, id).Issue(now)
 	if err != nil {
 		return nil, fmt.Errorf("issuing the first credential: %w", err)
 	}
 	if err := identity.WriteCredential(d, cred); err != nil {
 		return nil, fmt.Errorf("storing the first credential: %w", err)
+	}
+	cur := id.Doc.Current()
+	created := audit.Entry{Action: audit.ActionIdentityCreated, Timestamp: now, Details: details(map[string]any{
+		"did": id.DID(), "did_key": cur.DIDKey, "fingerprint": cur.Fingerprint, "sponsor": id.Doc.Sponsor, "authority": id.Doc.Authority,
+	})}
+	issued := credentialIssuedEntry(cred)
+	issued.Timestamp = now
+	if err := g.recordLifecycle(context.Background(), cfg, d, id, created, issued); err != nil {
+		return nil, err
 	}
 	return id, nil
 }
@@ -238,13 +257,23 @@ checkpoints) stays verifiable.`,
 		Example: "  agentmesh identity rotate",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, d, err := g.openState()
+			cfg, d, err := g.openState()
 			if err != nil {
 				return err
 			}
-			id, rot, err := identity.Rotate(d, opts.Now())
+			now := opts.Now()
+			id, rot, err := identity.Rotate(d, now)
 			if err != nil {
 				return fmt.Errorf("identity rotate: %w", err)
+			}
+			// Signed with the new key; the hand-over in identity.json
+			// links it to the old one.
+			rotated := audit.Entry{Action: audit.ActionKeyRotated, Timestamp: now, Details: details(map[string]any{
+				"old_key": rot.Old.DIDKey, "old_fingerprint": rot.Old.Fingerprint,
+				"new_key": rot.New.DIDKey, "new_fingerprint": rot.New.Fingerprint, "handover": rot.New.Handover,
+			})}
+			if err := g.recordLifecycle(context.Background(), cfg, d, id, rotated); err != nil {
+				return err
 			}
 			g.io.Success("rotated the key of %s", id.DID())
 			g.io.Hint("old  %s (retired)", rot.Old.Fingerprint)

@@ -105,7 +105,7 @@ func initRun(g *globals, opts initOptions) error {
 	if err != nil {
 		return fmt.Errorf("init: the configuration just written does not load (a bug: please report it): %w", err)
 	}
-	id, err := createIdentity(cfg, identityCreateOptions{Name: opts.Name, Sponsor: opts.Sponsor, Force: opts.Force, Now: opts.Now})
+	id, err := g.createIdentity(cfg, identityCreateOptions{Name: opts.Name, Sponsor: opts.Sponsor, Force: opts.Force, Now: opts.Now})
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, identity.ErrExists) {
 			return fmt.Errorf("init: %w", err)

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/state"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
 
@@ -33,8 +40,10 @@ func TestScripts(t *testing.T) {
 			return os.MkdirAll(home, 0o700)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonfield": cmdJSONField,
-			"filemode":  cmdFileMode,
+			"jsonfield":    cmdJSONField,
+			"filemode":     cmdFileMode,
+			"audit-append": cmdAuditAppend,
+			"audit-tamper": cmdAuditTamper,
 		},
 	})
 }
@@ -95,4 +104,68 @@ func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
 	if (got == args[1]) == neg {
 		ts.Fatalf("%s has mode %s, want %s", args[0], got, args[1])
 	}
+}
+
+// cmdAuditAppend appends N tool-call entries through the library, as the
+// serve pipeline would:
+//
+//	audit-append STATEDIR N TOOL RESULT
+func cmdAuditAppend(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 4 {
+		ts.Fatalf("usage: audit-append STATEDIR N TOOL RESULT")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ctx := context.Background()
+	d, err := state.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	id, err := identity.Load(d)
+	ts.Check(err)
+	db, err := d.OpenDB(ctx, state.SyncFull)
+	ts.Check(err)
+	defer db.Close()
+	l, err := auditlog.Open(ctx, db, id, auditlog.Options{WitnessDir: auditlog.WitnessDir(filepath.Join(ts.Getenv("XDG_CONFIG_HOME"), "agentmesh"))})
+	ts.Check(err)
+	defer l.Close()
+	for i := 0; i < n; i++ {
+		score := 800
+		_, err := l.Append(ctx, audit.Entry{
+			Agent: id.DID(), Action: audit.ActionToolInvocation, Tool: args[2],
+			Params: json.RawMessage(fmt.Sprintf(`{"path":"/data/users.json","i":%d}`, i)),
+			Result: audit.Result(args[3]), TrustScore: &score,
+		}, nil)
+		ts.Check(err)
+	}
+}
+
+// cmdAuditTamper edits the audit log behind agentmesh's back (no sqlite3
+// binary needed):
+//
+//	audit-tamper STATEDIR flip SEQ     change one byte of entry SEQ
+//	audit-tamper STATEDIR delete SEQ   delete entry SEQ
+//	audit-tamper STATEDIR column SEQ   change entry SEQ's indexed tool column
+func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: audit-tamper STATEDIR flip|delete|column SEQ")
+	}
+	db, err := sql.Open("sqlite", filepath.Join(ts.MkAbs(args[0]), state.DatabaseFile))
+	ts.Check(err)
+	defer db.Close()
+	seq, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	switch args[1] {
+	case "flip":
+		var raw []byte
+		ts.Check(db.QueryRow(`SELECT entry FROM audit_entries WHERE seq = ?`, seq).Scan(&raw))
+		i := strings.Index(string(raw), `"agent":"did:`) + len(`"agent":"did:`)
+		raw[i] ^= 0x01
+		_, err = db.Exec(`UPDATE audit_entries SET entry = ? WHERE seq = ?`, raw, seq)
+	case "delete":
+		_, err = db.Exec(`DELETE FROM audit_entries WHERE seq = ?`, seq)
+	case "column":
+		_, err = db.Exec(`UPDATE audit_entries SET tool = 'tampered' WHERE seq = ?`, seq)
+	default:
+		ts.Fatalf("unknown tampering %q", args[1])
+	}
+	ts.Check(err)
 }

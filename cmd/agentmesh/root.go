@@ -103,6 +103,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newVersionCmd(g),
 		newInitCmd(g),
 		newIdentityCmd(g),
+		newAuditCmd(g),
 		newCompletionCmd(g),
 	)
 	return root

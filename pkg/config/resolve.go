@@ -26,6 +26,10 @@ type Source struct {
 	StateDir string
 	// StateDirFrom says how StateDir was chosen.
 	StateDirFrom string
+	// UserConfigDir is $XDG_CONFIG_HOME/agentmesh (default
+	// ~/.config/agentmesh): where the audit witness lives, outside the state
+	// directory. Empty when no home directory is known.
+	UserConfigDir string
 }
 
 // Dir is the directory relative paths in the configuration are resolved
@@ -114,6 +118,7 @@ func Load(env Env) (*Config, error) {
 	if err := resolveStateDir(env, &cfg, &src); err != nil {
 		return nil, err
 	}
+	src.UserConfigDir, _ = env.UserConfigDir()
 	cfg.Source = src
 	return &cfg, nil
 }

@@ -11,6 +11,7 @@
 //	  identity.json        0600  the identity document (DID, sponsor, key history)
 //	  credential.jws       0600  the current credential
 //	  agentmesh.db         0600  SQLite (WAL): audit log, trust, rate limits, pins
+//	  retired/             0700  databases of identities replaced with --force
 //
 // Like ssh, agentmesh refuses to use a key file that group or others can
 // read, and a state directory that group or others can write.
@@ -34,6 +35,7 @@ const (
 	IdentityDoc    = "identity.json"
 	CredentialFile = "credential.jws"
 	DatabaseFile   = "agentmesh.db"
+	RetiredDir     = "retired"
 )
 
 // Dir is a state directory.

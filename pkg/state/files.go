@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // ErrExists is returned when a file that must be created fresh exists.
@@ -102,4 +103,26 @@ func ReadSecret(path string) ([]byte, error) {
 			ErrInsecureKey, path, st.Mode().Perm(), path)
 	}
 	return os.ReadFile(path)
+}
+
+// RetireDatabase moves the database (and its -wal and -shm files) to
+// retired/<time>-agentmesh.db, so a replaced identity starts a new audit log
+// while the old one is kept. Stop every agentmesh process using the state
+// directory first.
+func RetireDatabase(d *Dir, now time.Time) error {
+	src := d.Join(DatabaseFile)
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	dir := d.Join(RetiredDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("retiring the database: %w", err)
+	}
+	dst := filepath.Join(dir, now.UTC().Format("20060102T150405Z")+"-"+DatabaseFile)
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(src+suffix, dst+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("retiring the database: %w", err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/ui"
+)
+
+type auditListOptions struct {
+	Agent, Tool, Result, Since string
+	Limit                      int
+	Follow                     bool
+	Now                        func() time.Time
+}
+
+func newAuditCmd(g *globals) *cobra.Command {
+	opts := auditListOptions{Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "List audit entries (newest last); verify, prove and export the log",
+		Long: `Every governed tool call, allowed or not, and every lifecycle event (identity
+created, key rotated, credential issued, policy loaded, trust changed) is an
+entry in a tamper-evident log: an RFC 6962 Merkle tree whose root is signed
+as a C2SP checkpoint with the identity key.
+
+--output json prints one JSON array; --output jsonl one canonical entry per
+line, byte for byte as hashed.`,
+		Example: `  agentmesh audit --agent did:agentmesh:mcp-tool-server --limit 50
+  agentmesh audit --tool api_call --result blocked --since 1h
+  agentmesh audit --follow
+  agentmesh audit --output jsonl | jq .`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return auditListRun(g, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Agent, "agent", "", "only entries of this agent DID")
+	f.StringVar(&opts.Tool, "tool", "", "only entries of this tool")
+	f.StringVar(&opts.Result, "result", "", "only entries with this result: allowed, blocked, redacted or error")
+	f.StringVar(&opts.Since, "since", "", "only entries since a duration ago (1h, 30m) or an RFC 3339 time")
+	f.IntVar(&opts.Limit, "limit", 50, "show at most the newest N entries (0: all)")
+	f.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new entries as they are written (by any process)")
+	cmd.AddCommand(newAuditVerifyCmd(g), newAuditProveCmd(g), newAuditExportCmd(g))
+	return cmd
+}
+
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("--since %q: give a positive duration", s)
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %q: want a duration such as 1h or an RFC 3339 time such as 2026-01-31T10:00:00Z", s)
+	}
+	return t, nil
+}
+
+func auditListRun(g *globals, opts auditListOptions) error {
+	jsonl := g.v.GetString("output") == "jsonl"
+	var format ui.Format
+	if !jsonl {
+		var err error
+		if format, err = g.format(); err != nil {
+			return fmt.Errorf("%w (audit also accepts jsonl)", err)
+		}
+	}
+	switch opts.Result {
+	case "", "allowed", "blocked", "redacted", "error":
+	default:
+		return fmt.Errorf("--result %q: want allowed, blocked, redacted or error", opts.Result)
+	}
+	if opts.Limit < 0 {
+		return fmt.Errorf("--limit must not be negative")
+	}
+	since, err := parseSince(opts.Since, opts.Now())
+	if err != nil {
+		return err
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	l, db, err := openAuditReader(ctx, cfg, d)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	filter := auditlog.Filter{Agent: opts.Agent, Tool: opts.Tool, Result: opts.Result, Since: since, AfterSeq: -1, Limit: opts.Limit}
+	entries, err := l.List(ctx, filter)
+	if err != nil {
+		return err
+	}
+	switch {
+	case jsonl:
+		for _, s := range entries {
+			fmt.Fprintf(g.io.Out, "%s\n", s.Raw)
+		}
+	case format == ui.JSON && !opts.Follow:
+		out := make([]jsonRaw, len(entries))
+		for i, s := range entries {
+			out[i] = s.Raw
+		}
+		return ui.WriteJSON(g.io.Out, out)
+	default:
+		if format == ui.JSON {
+			return fmt.Errorf("--follow streams entries: use --output jsonl")
+		}
+		if len(entries) == 0 && !opts.Follow {
+			fmt.Fprintln(g.io.Err, "no audit entries match")
+			return nil
+		}
+		g.io.Rows(format, entryHeaders, entryRows(entries))
+	}
+	if !opts.Follow {
+		return nil
+	}
+	if len(entries) > 0 {
+		filter.AfterSeq = int64(entries[len(entries)-1].Entry.Seq)
+	} else if n, err := l.Size(ctx); err == nil {
+		filter.AfterSeq = n - 1
+	}
+	for s, err := range l.Follow(ctx, filter, 200*time.Millisecond) {
+		if err != nil {
+			return err
+		}
+		if jsonl {
+			fmt.Fprintf(g.io.Out, "%s\n", s.Raw)
+		} else {
+			g.io.Rows(ui.Text, nil, entryRows([]auditlog.Stored{s}))
+		}
+	}
+	return nil
+}
+
+// jsonRaw embeds stored entry bytes in JSON output unchanged.
+type jsonRaw []byte
+
+func (r jsonRaw) MarshalJSON() ([]byte, error) { return r, nil }
+
+var entryHeaders = []string{"seq", "time", "action", "tool", "result", "trust", "reason"}
+
+func entryRows(entries []auditlog.Stored) [][]string {
+	rows := make([][]string, len(entries))
+	for i, s := range entries {
+		e := s.Entry
+		trust := ""
+		if e.TrustScore != nil {
+			trust = strconv.Itoa(*e.TrustScore)
+		}
+		result := string(e.Result)
+		switch e.Result {
+		case audit.ResultAllowed:
+			result = "✓ allowed"
+		case audit.ResultBlocked:
+			result = "✗ blocked"
+		}
+		reason := e.Reason
+		if len(e.Rules) > 0 {
+			reason = strings.TrimSpace(reason + " [" + strings.Join(e.Rules, ", ") + "]")
+		}
+		rows[i] = []string{strconv.FormatUint(e.Seq, 10), e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, reason}
+	}
+	return rows
+}
+
+type auditVerifyOptions struct {
+	Incremental bool
+	Proof       string
+}
+
+func newAuditVerifyCmd(g *globals) *cobra.Command {
+	opts := auditVerifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the whole log offline: entries, Merkle root, signed checkpoint, witness",
+		Long: `Verify recomputes the RFC 6962 tree from every entry and checks it against the
+signed checkpoint (any key of the identity's history) and against the witness
+copy kept outside the state directory, so edits, deletions, reordering,
+foreign signatures and rollbacks are reported with the first bad sequence
+number. Exit status 1 when anything is wrong.
+
+--incremental hashes only the entries added since the last full verification
+(for frequent checks); --proof FILE checks an inclusion proof from
+'agentmesh audit prove' instead, needing only the identity's public keys.`,
+		Example: `  agentmesh audit verify
+  agentmesh audit verify --incremental
+  agentmesh audit prove 41 > proof.json && agentmesh audit verify --proof proof.json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return auditVerifyRun(g, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Incremental, "incremental", false, "hash only entries added since the last full verification")
+	cmd.Flags().StringVar(&opts.Proof, "proof", "", "verify an inclusion proof file instead of the log")
+	return cmd
+}
+
+func auditVerifyRun(g *globals, opts auditVerifyOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	l, db, err := openAuditReader(ctx, cfg, d)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if opts.Proof != "" {
+		return verifyProofRun(g, l, opts.Proof, format)
+	}
+	rep, err := l.Verify(ctx, auditlog.VerifyOptions{Incremental: opts.Incremental})
+	if format == ui.JSON {
+		out := struct {
+			OK bool `json:"ok"`
+			auditlog.Report
+			Seq    *int64 `json:"seq,omitempty"`
+			Kind   string `json:"kind,omitempty"`
+			Reason string `json:"reason,omitempty"`
+		}{OK: err == nil, Report: rep}
+		if err != nil {
+			out.Reason = err.Error()
+			if rep.Problem != nil {
+				out.Kind, out.Reason = rep.Problem.Kind.String(), rep.Problem.Detail
+				if rep.Problem.Seq >= 0 {
+					out.Seq = &rep.Problem.Seq
+				}
+			}
+		}
+		if werr := ui.WriteJSON(g.io.Out, out); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return silentProblem
+		}
+		return nil
+	}
+	if err != nil {
+		if p := rep.Problem; p != nil {
+			if p.Seq >= 0 {
+				return problemf("audit verify failed at seq %d: %s: %s", p.Seq, p.Kind, p.Detail)
+			}
+			return problemf("audit verify failed: %s: %s", p.Kind, p.Detail)
+		}
+		return problemf("audit verify failed: %v", err)
+	}
+	fmt.Fprintf(g.io.Out, "✓ audit log verified (%s): %d entries, %d hashed in %s\n", rep.Mode, rep.Size, rep.Hashed, rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(g.io.Out, "  root        %s\n", rep.Root)
+	if rep.Checkpoint != nil {
+		fmt.Fprintf(g.io.Out, "  checkpoint  size %d, signed %s\n", rep.Checkpoint.Size, rep.Checkpoint.Time.Format(time.RFC3339))
+	}
+	switch {
+	case rep.Witness != nil:
+		fmt.Fprintf(g.io.Out, "  witness     size %d, consistent (%s)\n", rep.Witness.Size, rep.WitnessPath)
+	case rep.WitnessPath != "":
+		fmt.Fprintf(g.io.Out, "  witness     none yet at %s\n", rep.WitnessPath)
+	default:
+		fmt.Fprintf(g.io.Out, "  witness     disabled\n")
+	}
+	return nil
+}
+
+func verifyProofRun(g *globals, l *auditlog.Log, path string, format ui.Format) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	v, err := audit.VerifyInclusionProof(data, l.Verifiers())
+	if err != nil {
+		return problemf("proof %s: %v", path, err)
+	}
+	if format == ui.JSON {
+		return ui.WriteJSON(g.io.Out, map[string]any{"ok": true, "seq": v.Entry.Seq, "tree_size": v.Checkpoint.Size, "root": v.Checkpoint.Root.String(), "signed_by": v.SignedBy.String()})
+	}
+	fmt.Fprintf(g.io.Out, "✓ entry %d is included in the log of tree size %d (root %s), checkpoint signed by %s\n",
+		v.Entry.Seq, v.Checkpoint.Size, v.Checkpoint.Root, v.SignedBy)
+	return nil
+}
+
+func newAuditProveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prove SEQ",
+		Short: "Print an inclusion proof of one entry against the latest checkpoint",
+		Long: `Prove prints a JSON document holding entry SEQ, the latest signed checkpoint
+and the RFC 6962 audit path between them. Anyone with the identity's public
+keys can check it offline with 'agentmesh audit verify --proof FILE'.`,
+		Example: "  agentmesh audit prove 41 > proof-41.json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			seq, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || seq < 0 {
+				return usageError(c, "SEQ must be a sequence number (0, 1, 2, ...), got %q", args[0])
+			}
+			cfg, d, err := g.openState()
+			if err != nil {
+				return err
+			}
+			ctx := context.Background()
+			l, db, err := openAuditReader(ctx, cfg, d)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			proof, err := l.Prove(ctx, seq)
+			if err != nil {
+				return fmt.Errorf("audit prove %d: %w", seq, err)
+			}
+			_, err = g.io.Out.Write(proof)
+			return err
+		},
+	}
+}
+
+type auditExportOptions struct {
+	Format string
+	Since  string
+	Now    func() time.Time
+}
+
+func newAuditExportCmd(g *globals) *cobra.Command {
+	opts := auditExportOptions{Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write entries for a SIEM as JSON lines or CloudEvents",
+		Long: `Export writes every entry (or those since --since) to stdout, oldest first:
+--format jsonl writes the canonical entries byte for byte; --format
+cloudevents wraps each in a CloudEvents 1.0 structured-mode JSON event
+(type dev.agentmesh.audit.<action>, id = origin/seq).`,
+		Example: `  agentmesh audit export --format jsonl > audit.jsonl
+  agentmesh audit export --format cloudevents --since 24h`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return auditExportRun(g, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "jsonl", "jsonl or cloudevents")
+	cmd.Flags().StringVar(&opts.Since, "since", "", "only entries since a duration ago or an RFC 3339 time")
+	return cmd
+}
+
+func auditExportRun(g *globals, opts auditExportOptions) error {
+	if opts.Format != "jsonl" && opts.Format != "cloudevents" {
+		return fmt.Errorf("--format %q: want jsonl or cloudevents", opts.Format)
+	}
+	since, err := parseSince(opts.Since, opts.Now())
+	if err != nil {
+		return err
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	l, db, err := openAuditReader(ctx, cfg, d)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	entries, err := l.List(ctx, auditlog.Filter{Since: since, AfterSeq: -1})
+	if err != nil {
+		return err
+	}
+	for _, s := range entries {
+		if opts.Format == "jsonl" {
+			fmt.Fprintf(g.io.Out, "%s\n", s.Raw)
+			continue
+		}
+		ev := auditlog.CloudEvent(l.Origin(), s)
+		b, err := ev.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.io.Out, "%s\n", b)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package auditlog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+)
+
+// Hook runs inside the append's transaction, before the entry is encoded:
+// the trust update of a call commits or fails together with its audit entry,
+// and may fill in e (the trust score after the call). An error fails this
+// append only.
+type Hook func(ctx context.Context, tx *sql.Tx, e *audit.Entry) error
+
+type pending struct {
+	ctx   context.Context
+	entry audit.Entry
+	hook  Hook
+	done  chan result
+}
+
+type result struct {
+	entry audit.Entry
+	err   error
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit log is closed")
+
+// Append adds e to the log and returns it with its sequence number, after
+// the transaction holding it committed. Seq is assigned by the log; a zero
+// Timestamp is set to now. Concurrent calls share a transaction.
+func (l *Log) Append(ctx context.Context, e audit.Entry, hook Hook) (audit.Entry, error) {
+	if l.signer == nil {
+		return audit.Entry{}, errors.New("audit log opened read-only")
+	}
+	if e.Timestamp.IsZero() {
+		e.Timestamp = l.opts.Now()
+	}
+	p := &pending{ctx: ctx, entry: e, hook: hook, done: make(chan result, 1)}
+	select {
+	case l.appends <- p:
+	case <-l.done:
+		return audit.Entry{}, ErrClosed
+	case <-ctx.Done():
+		return audit.Entry{}, ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the entry may
+	// already be committed, and the caller must learn which.
+	r := <-p.done
+	return r.entry, r.err
+}
+
+func (l *Log) commitLoop() {
+	defer l.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-l.appends:
+		case <-l.done:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case p := <-l.appends:
+					l.commit([]*pending{p})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*pending{first}
+	fill:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case p := <-l.appends:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit writes a batch in one transaction: each entry under its own
+// savepoint (a failing hook drops only its entry), then one checkpoint.
+func (l *Log) commit(batch []*pending) {
+	results := make([]result, len(batch))
+	var signed []byte
+	var size int64
+	err := l.db.Write(context.Background(), func(tx *sql.Tx) error {
+		ctx := context.Background()
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&size); err != nil {
+			return fmt.Errorf("reading the log size: %w", err)
+		}
+		hr := hashReader{ctx: ctx, q: tx}
+		appended := 0
+		for i, p := range batch {
+			e, err := l.appendOne(ctx, tx, hr, size, p)
+			results[i] = result{entry: e, err: err}
+			if err == nil {
+				size++
+				appended++
+			}
+		}
+		if appended == 0 {
+			return nil
+		}
+		root, err := audit.TreeRoot(size, hr)
+		if err != nil {
+			return fmt.Errorf("computing the tree root: %w", err)
+		}
+		signed, err = audit.SignCheckpoint(audit.Checkpoint{Origin: l.origin, Size: size, Root: root, Time: l.opts.Now()}, l.signer)
+		if err != nil {
+			return fmt.Errorf("signing the checkpoint: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO audit_checkpoint(id, size, note) VALUES (1, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note`, size, signed)
+		return err
+	})
+	for i, p := range batch {
+		r := results[i]
+		if err != nil {
+			r = result{err: fmt.Errorf("audit append not committed: %w", err)}
+		}
+		p.done <- r
+	}
+	if err == nil && signed != nil && l.witness != nil {
+		l.witness.offer(size, signed)
+	}
+}
+
+func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, error) {
+	if err := p.ctx.Err(); err != nil {
+		return audit.Entry{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT entry`); err != nil {
+		return audit.Entry{}, err
+	}
+	e, err := l.insert(ctx, tx, hr, seq, p)
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO entry`); rerr != nil {
+			return audit.Entry{}, errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE entry`); rerr != nil {
+		return audit.Entry{}, errors.Join(err, rerr)
+	}
+	return e, err
+}
+
+func (l *Log) insert(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, error) {
+	e := p.entry
+	e.Seq = uint64(seq)
+	if p.hook != nil {
+		if err := p.hook(ctx, tx, &e); err != nil {
+			return audit.Entry{}, err
+		}
+		e.Seq = uint64(seq) // the hook may not move the entry
+	}
+	b, err := audit.Marshal(e)
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	hashes, err := tlog.StoredHashes(seq, b, hr)
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("computing tree hashes: %w", err)
+	}
+	base := tlog.StoredHashIndex(0, seq)
+	for i, h := range hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
+			return audit.Entry{}, fmt.Errorf("storing tree hashes: %w", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("storing entry %d: %w", seq, err)
+	}
+	return e, nil
+}

@@ -1,0 +1,176 @@
+// Package auditlog is agentmesh's audit log in the state database: durable,
+// group-committed appends shared by every process, signed checkpoints, the
+// witness copy kept outside the state directory, listing, export, proofs
+// and offline verification. The formats and the Merkle tree are pkg/audit's
+// (RFC 6962, C2SP tlog-checkpoint, signed note); this package stores them.
+//
+// Every append runs in one SQLite BEGIN IMMEDIATE transaction, so appends
+// from several processes are serialised and sequence numbers stay
+// contiguous; appends made concurrently inside one process share a
+// transaction and a checkpoint signature (group commit). An append returns
+// only after its transaction committed durably (PRAGMA synchronous=FULL by
+// default), and a failed append is an error the caller must act on: the
+// serve pipeline refuses the call.
+package auditlog
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/state"
+)
+
+// Options configure a Log.
+type Options struct {
+	// WitnessDir holds witness files; empty disables the witness.
+	WitnessDir string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxBatch bounds how many appends share one transaction.
+	MaxBatch int
+	// OnWitnessError is told when the witness cannot be written (a warning,
+	// never a refused call).
+	OnWitnessError func(error)
+}
+
+// Log is an open audit log.
+type Log struct {
+	db        *state.DB
+	origin    string
+	doc       *identity.Document
+	verifiers note.Verifiers
+	signer    note.Signer // nil for read-only use
+	opts      Options
+
+	appends   chan *pending
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	witness   *witnessWriter
+}
+
+// Origin names a log: "agentmesh/<DID>/<first 16 hex digits of the
+// SHA-256 of the identity's first public key>". It is fixed when the log is
+// created and survives key rotation, so the witness file keeps its name.
+func Origin(doc *identity.Document) (string, error) {
+	pub, err := doc.Keys[0].PublicKey()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(pub)
+	return "agentmesh/" + doc.ID + "/" + hex.EncodeToString(sum[:8]), nil
+}
+
+// Open opens the log for appending: id's current key signs checkpoints.
+func Open(ctx context.Context, db *state.DB, id *identity.Identity, opts Options) (*Log, error) {
+	l, err := open(ctx, db, &id.Doc, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.signer, err = audit.NewSigner(l.origin, id.Key)
+	if err != nil {
+		return nil, fmt.Errorf("audit log signer: %w", err)
+	}
+	if opts.WitnessDir != "" {
+		l.witness = newWitnessWriter(witnessPath(opts.WitnessDir, l.origin), opts.OnWitnessError)
+	}
+	l.appends = make(chan *pending, 1024)
+	l.done = make(chan struct{})
+	l.wg.Add(1)
+	go l.commitLoop()
+	return l, nil
+}
+
+// OpenReader opens the log for reading and verification only: it needs the
+// public identity document, never a private key.
+func OpenReader(ctx context.Context, db *state.DB, doc *identity.Document, opts Options) (*Log, error) {
+	return open(ctx, db, doc, opts)
+}
+
+func open(ctx context.Context, db *state.DB, doc *identity.Document, opts Options) (*Log, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	origin, err := logOrigin(ctx, db, doc)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{db: db, origin: origin, doc: doc, opts: opts}
+	var vs []note.Verifier
+	for _, k := range doc.Keys {
+		pub, err := k.PublicKey()
+		if err != nil {
+			return nil, err
+		}
+		v, err := audit.NewVerifier(origin, ed25519.PublicKey(pub))
+		if err != nil {
+			return nil, fmt.Errorf("audit log verifier for key %s: %w", k.Fingerprint, err)
+		}
+		vs = append(vs, v)
+	}
+	l.verifiers = note.VerifierList(vs...)
+	return l, nil
+}
+
+// logOrigin returns the origin recorded for this database, recording it on
+// first use.
+func logOrigin(ctx context.Context, db *state.DB, doc *identity.Document) (string, error) {
+	want, err := Origin(doc)
+	if err != nil {
+		return "", err
+	}
+	var got string
+	err = db.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'audit.origin'`).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = db.Write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('audit.origin', ?)`, want)
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("recording the audit log origin: %w", err)
+		}
+		err = db.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'audit.origin'`).Scan(&got)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the audit log origin: %w", err)
+	}
+	if got != want {
+		return "", fmt.Errorf("the audit log in %s belongs to %s, not to the current identity (%s): it was replaced with --force; move the state directory's agentmesh.db aside to start a new log", db.Path, got, want)
+	}
+	return got, nil
+}
+
+// Origin returns the log's origin line.
+func (l *Log) Origin() string { return l.origin }
+
+// Verifiers returns the note verifiers of every key in the identity's
+// history.
+func (l *Log) Verifiers() note.Verifiers { return l.verifiers }
+
+// Close stops the committer after pending appends and writes the witness.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		if l.done != nil {
+			close(l.done)
+			l.wg.Wait()
+		}
+		if l.witness != nil {
+			l.witness.close()
+		}
+	})
+	return nil
+}

@@ -1,0 +1,467 @@
+package auditlog
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/state"
+)
+
+type fixture struct {
+	dir     *state.Dir
+	id      *identity.Identity
+	db      *state.DB
+	log     *Log
+	witness string
+}
+
+var t0 = time.Date(2026, 1, 31, 10, 15, 0, 0, time.UTC)
+
+func newFixture(t testing.TB, root string) *fixture {
+	t.Helper()
+	d, err := state.Create(filepath.Join(root, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.Load(d)
+	if errors.Is(err, identity.ErrNoIdentity) {
+		id, err = identity.Create(d, identity.CreateOptions{Name: "mcp-tool-server", Sponsor: "devops@company.com", Now: t0})
+		if errors.Is(err, identity.ErrExists) { // another process won the race
+			time.Sleep(200 * time.Millisecond)
+			id, err = identity.Load(d)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{dir: d, id: id, witness: filepath.Join(root, "witness")}
+	f.open(t)
+	return f
+}
+
+func (f *fixture) open(t testing.TB) {
+	t.Helper()
+	db, err := f.dir.OpenDB(context.Background(), state.SyncFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(context.Background(), db, f.id, Options{WitnessDir: f.witness})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.db, f.log = db, l
+	t.Cleanup(func() { f.close() })
+}
+
+func (f *fixture) close() {
+	if f.log != nil {
+		f.log.Close()
+		f.db.Close()
+		f.log, f.db = nil, nil
+	}
+}
+
+func call(i int) audit.Entry {
+	score := 800 + i%5
+	return audit.Entry{
+		Timestamp:  t0.Add(time.Duration(i) * time.Second),
+		Agent:      "did:agentmesh:mcp-tool-server",
+		Action:     audit.ActionToolInvocation,
+		Tool:       []string{"filesystem_read", "api_call", "database_query"}[i%3],
+		Params:     []byte(fmt.Sprintf(`{"path":"/data/f%d.json"}`, i)),
+		Result:     []audit.Result{audit.ResultAllowed, audit.ResultBlocked}[i%2],
+		TrustScore: &score,
+	}
+}
+
+func (f *fixture) appendN(t testing.TB, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		e, err := f.log.Append(context.Background(), call(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq == 0 && i > 0 {
+			t.Fatalf("append %d got seq 0", i)
+		}
+	}
+}
+
+func (f *fixture) exec(t testing.TB, q string, args ...any) {
+	t.Helper()
+	err := f.db.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(q, args...)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (f *fixture) verify(t testing.TB) (Report, error) {
+	t.Helper()
+	return f.log.Verify(context.Background(), VerifyOptions{})
+}
+
+func TestAppendAndVerify(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.appendN(t, 25)
+	rep, err := f.verify(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Size != 25 || rep.Hashed != 25 || rep.Checkpoint == nil || rep.Checkpoint.Size != 25 || rep.Checkpoint.Root != rep.Root {
+		t.Fatalf("report = %+v", rep)
+	}
+	got, err := f.log.List(context.Background(), Filter{Tool: "api_call", AfterSeq: -1, Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Entry.Seq != 16 || got[2].Entry.Seq != 22 {
+		t.Fatalf("List(api_call, limit 3) seqs = %v", seqs(got))
+	}
+	proof, err := f.log.Prove(context.Background(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := audit.VerifyInclusionProof(proof, f.log.Verifiers())
+	if err != nil || v.Entry.Seq != 7 || v.Checkpoint.Size != 25 {
+		t.Fatalf("proof: %+v, %v", v, err)
+	}
+}
+
+func seqs(s []Stored) []uint64 {
+	out := make([]uint64, len(s))
+	for i, e := range s {
+		out[i] = e.Entry.Seq
+	}
+	return out
+}
+
+func TestHookRunsInTransaction(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	boom := errors.New("trust update failed")
+	_, err := f.log.Append(context.Background(), call(0), func(ctx context.Context, tx *sql.Tx, e *audit.Entry) error {
+		if _, err := tx.Exec(`INSERT INTO meta VALUES ('hook', 'ran')`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Append = %v, want the hook's error", err)
+	}
+	var n int
+	f.db.Reader().QueryRow(`SELECT count(*) FROM meta WHERE key = 'hook'`).Scan(&n)
+	if size, _ := f.log.Size(context.Background()); size != 0 || n != 0 {
+		t.Fatalf("after a failed hook: %d entries, %d hook rows; want nothing kept", size, n)
+	}
+	e, err := f.log.Append(context.Background(), call(1), func(ctx context.Context, tx *sql.Tx, e *audit.Entry) error {
+		score := 42
+		e.TrustScore = &score
+		e.Seq = 99 // ignored
+		return nil
+	})
+	if err != nil || e.Seq != 0 || *e.TrustScore != 42 {
+		t.Fatalf("Append with hook = %+v, %v", e, err)
+	}
+}
+
+func TestGroupCommitConcurrentAppends(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	const workers, each = 16, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := f.log.Append(context.Background(), call(w*each+i), nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep, err := f.verify(t)
+	if err != nil || rep.Size != workers*each {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+}
+
+// tamper runs one tampering against a fresh 20-entry log and checks that
+// Verify reports the right kind at the right sequence number.
+func TestTamperMatrix(t *testing.T) {
+	tests := []struct {
+		name    string
+		tamper  func(t *testing.T, f *fixture)
+		kind    audit.Kind
+		seq     int64
+		message string
+	}{
+		{"flip one byte of an entry", func(t *testing.T, f *fixture) {
+			var raw []byte
+			f.db.Reader().QueryRow(`SELECT entry FROM audit_entries WHERE seq = 5`).Scan(&raw)
+			i := strings.Index(string(raw), "/data/f5")
+			raw[i+6] = 'X'
+			f.exec(t, `UPDATE audit_entries SET entry = ? WHERE seq = 5`, raw)
+		}, audit.KindContentChanged, 5, ""},
+		{"change only an indexed column", func(t *testing.T, f *fixture) {
+			f.exec(t, `UPDATE audit_entries SET result = 'allowed' WHERE seq = 9`)
+		}, audit.KindContentChanged, 9, "indexed column result"},
+		{"delete a middle entry", func(t *testing.T, f *fixture) {
+			f.exec(t, `DELETE FROM audit_entries WHERE seq = 8`)
+		}, audit.KindMissingEntry, 8, ""},
+		{"swap two entries", func(t *testing.T, f *fixture) {
+			var a, b []byte
+			f.db.Reader().QueryRow(`SELECT entry FROM audit_entries WHERE seq = 3`).Scan(&a)
+			f.db.Reader().QueryRow(`SELECT entry FROM audit_entries WHERE seq = 11`).Scan(&b)
+			f.exec(t, `UPDATE audit_entries SET entry = ? WHERE seq = 3`, b)
+			f.exec(t, `UPDATE audit_entries SET entry = ? WHERE seq = 11`, a)
+		}, audit.KindReordered, 3, ""},
+		{"replace the checkpoint with a foreign key's", func(t *testing.T, f *fixture) {
+			foreign, _ := identity.GenerateKey()
+			signer, _ := audit.NewSigner(f.log.Origin(), foreign)
+			_, cp, _ := f.log.LatestCheckpoint(context.Background())
+			note, _ := audit.SignCheckpoint(cp, signer)
+			f.exec(t, `UPDATE audit_checkpoint SET note = ?`, note)
+		}, audit.KindUnknownKey, audit.NoSeq, ""},
+		{"edit the checkpoint's size", func(t *testing.T, f *fixture) {
+			var note []byte
+			f.db.Reader().QueryRow(`SELECT note FROM audit_checkpoint`).Scan(&note)
+			edited := strings.Replace(string(note), "\n20\n", "\n19\n", 1)
+			f.exec(t, `UPDATE audit_checkpoint SET note = ?`, []byte(edited))
+		}, audit.KindSignatureInvalid, audit.NoSeq, ""},
+		{"edit the checkpoint's root", func(t *testing.T, f *fixture) {
+			var note []byte
+			f.db.Reader().QueryRow(`SELECT note FROM audit_checkpoint`).Scan(&note)
+			lines := strings.SplitN(string(note), "\n", 4)
+			root := []byte(lines[2])
+			root[0] ^= 1
+			if root[0] == '+' || root[0] == '/' {
+				root[0] = 'A'
+			}
+			lines[2] = string(root)
+			f.exec(t, `UPDATE audit_checkpoint SET note = ?`, []byte(strings.Join(lines, "\n")))
+		}, audit.KindSignatureInvalid, audit.NoSeq, ""},
+		{"truncate the tail and restore an older checkpoint", func(t *testing.T, f *fixture) {
+			var note []byte
+			f.db.Reader().QueryRow(`SELECT note FROM audit_checkpoint`).Scan(&note)
+			// Grow the log to 30 (the witness follows), then roll back to
+			// the state of 20 entries: entries, tree and checkpoint.
+			for i := 20; i < 30; i++ {
+				if _, err := f.log.Append(context.Background(), call(i), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.log.witness.close() // flush: the witness may lag, but not forever
+			f.exec(t, `DELETE FROM audit_entries WHERE seq >= 20`)
+			f.exec(t, `DELETE FROM audit_hashes WHERE idx >= ?`, storedHashCount(20))
+			f.exec(t, `UPDATE audit_checkpoint SET note = ?, size = 20`, note)
+		}, audit.KindRollback, 20, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, t.TempDir())
+			f.appendN(t, 20)
+			if _, err := f.verify(t); err != nil {
+				t.Fatalf("before tampering: %v", err)
+			}
+			tt.tamper(t, f)
+			_, err := f.verify(t)
+			var verr *audit.VerifyError
+			if !errors.As(err, &verr) {
+				t.Fatalf("Verify = %v, want a VerifyError", err)
+			}
+			if verr.Kind != tt.kind || verr.Seq != tt.seq || !strings.Contains(verr.Detail, tt.message) {
+				t.Fatalf("Verify = seq %d %s (%s); want seq %d %s", verr.Seq, verr.Kind, verr.Detail, tt.seq, tt.kind)
+			}
+			last, _ := f.log.LastVerification(context.Background())
+			if last == nil || last.OK {
+				t.Fatalf("failed verification not recorded: %+v", last)
+			}
+		})
+	}
+}
+
+// storedHashCount is how many tlog stored hashes a tree of n leaves has.
+func storedHashCount(n int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	return tlog.StoredHashIndex(0, n)
+}
+
+func TestIncrementalVerify(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.appendN(t, 30)
+	if _, err := f.verify(t); err != nil {
+		t.Fatal(err)
+	}
+	for i := 30; i < 40; i++ {
+		f.log.Append(context.Background(), call(i), nil)
+	}
+	rep, err := f.log.Verify(context.Background(), VerifyOptions{Incremental: true})
+	if err != nil || rep.Mode != "incremental" || rep.Since != 30 || rep.Hashed != 10 || rep.Size != 40 {
+		t.Fatalf("incremental = %+v, %v", rep, err)
+	}
+	// A change among the new entries is found incrementally.
+	f.exec(t, `UPDATE audit_entries SET tool = 'x' WHERE seq = 35`)
+	rep, err = f.log.Verify(context.Background(), VerifyOptions{Incremental: true})
+	var verr *audit.VerifyError
+	if !errors.As(err, &verr) || verr.Seq != 35 || verr.Kind != audit.KindContentChanged {
+		t.Fatalf("incremental after tampering = %v", err)
+	}
+}
+
+const workerEnv = "AGENTMESH_AUDITLOG_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if root := os.Getenv(workerEnv); root != "" {
+		n, _ := strconv.Atoi(os.Getenv("WORKER_APPENDS"))
+		if err := worker(root, n); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// worker appends n entries (forever if n == 0), printing each seq after
+// Append returned.
+func worker(root string, n int) error {
+	d, err := state.Create(filepath.Join(root, "state"))
+	if err != nil {
+		return err
+	}
+	id, err := identity.Load(d)
+	if err != nil {
+		return err
+	}
+	db, err := d.OpenDB(context.Background(), state.SyncFull)
+	if err != nil {
+		return err
+	}
+	l, err := Open(context.Background(), db, id, Options{WitnessDir: filepath.Join(root, "witness")})
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; n == 0 || i < n; i++ {
+		e, err := l.Append(context.Background(), call(i), nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, e.Seq)
+		out.Flush()
+	}
+	return l.Close()
+}
+
+func startWorker(t *testing.T, root string, n int) (*exec.Cmd, *bufio.Scanner) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), workerEnv+"="+root, "WORKER_APPENDS="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(stdout)
+}
+
+// TestCrashSafety kills a process with SIGKILL in the middle of a stream of
+// appends: the log still verifies and holds every append that returned.
+func TestCrashSafety(t *testing.T) {
+	root := t.TempDir()
+	f := newFixture(t, root)
+	f.close()
+	cmd, lines := startWorker(t, root, 0)
+	var acked []uint64
+	for lines.Scan() {
+		seq, _ := strconv.ParseUint(lines.Text(), 10, 64)
+		acked = append(acked, seq)
+		if len(acked) == 300 {
+			cmd.Process.Signal(syscall.SIGKILL)
+			break
+		}
+	}
+	cmd.Wait()
+	f.open(t)
+	rep, err := f.verify(t)
+	if err != nil {
+		t.Fatalf("after SIGKILL: %v", err)
+	}
+	if rep.Size < int64(len(acked)) {
+		t.Fatalf("log has %d entries, but %d appends had returned", rep.Size, len(acked))
+	}
+	for i, seq := range acked {
+		if seq != uint64(i) {
+			t.Fatalf("acknowledged seq %d at position %d", seq, i)
+		}
+	}
+}
+
+// TestConcurrentProcesses: 4 processes × 2,000 appends → 8,000 contiguous
+// entries that verify.
+func TestConcurrentProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 8,000 durable entries")
+	}
+	root := t.TempDir()
+	f := newFixture(t, root)
+	f.close()
+	const procs, each = 4, 2000
+	var cmds []*exec.Cmd
+	var wg sync.WaitGroup
+	counts := make([]int, procs)
+	for p := 0; p < procs; p++ {
+		cmd, lines := startWorker(t, root, each)
+		cmds = append(cmds, cmd)
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for lines.Scan() {
+				counts[p]++
+			}
+		}(p)
+	}
+	wg.Wait()
+	for p, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("process %d: %v", p, err)
+		}
+		if counts[p] != each {
+			t.Fatalf("process %d acknowledged %d appends, want %d", p, counts[p], each)
+		}
+	}
+	f.open(t)
+	rep, err := f.verify(t)
+	if err != nil || rep.Size != procs*each {
+		t.Fatalf("verify: size %d, %v; want %d", rep.Size, err, procs*each)
+	}
+}

@@ -1,0 +1,82 @@
+// Package tools defines what a built-in governed tool is. Each tool lives in
+// its own package under pkg/tools/ and knows only its own job and its own
+// guards (roots, allowlists, read-only databases, sandbox limits); identity,
+// scopes, policy, redaction, audit and trust are applied around every call
+// by pkg/governance, which no tool can bypass.
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/agentmesh/agentmesh/pkg/scope"
+)
+
+// Tool is a built-in tool.
+type Tool interface {
+	// Definition is the MCP tool definition: name, description, JSON
+	// schema of the arguments, annotations (read-only, destructive).
+	Definition() mcp.Tool
+	// Access says which resource a call with these arguments touches and
+	// how, in canonical form, for the capability-scope check that runs
+	// before the tool. It validates the arguments; a malformed argument is
+	// a *Refusal (check "arguments").
+	Access(args map[string]any) (Access, error)
+	// Call runs the tool. A refusal by the tool's own guards (path escape,
+	// SSRF, write on a read-only database, sandbox limit) is returned as a
+	// *Refusal; any other error is the tool failing.
+	Call(ctx context.Context, args map[string]any) (*mcp.CallToolResult, error)
+}
+
+// Access is one resource access, as scopes name it: for filesystem tools a
+// cleaned virtual path ("/data/users.json"), for database_query the database
+// name, for api_call the URL, for code_execute the language.
+type Access struct {
+	Kind   scope.Kind
+	Target string
+	Action scope.Action
+}
+
+func (a Access) String() string { return fmt.Sprintf("%s %s:%s", a.Action, a.Kind, a.Target) }
+
+// Refusal is a tool's own guard saying no. The pipeline records it as
+// result "blocked" with rule "builtin:<Check>".
+type Refusal struct {
+	// Check names the guard: "path", "root", "hardlink", "blocked-glob",
+	// "size", "read-only", "ssrf", "endpoint", "method", "redirect",
+	// "sandbox-memory", "sandbox-cpu", "sandbox-steps", "sandbox-timeout",
+	// "sandbox-output", "arguments", ...
+	Check string
+	// Reason is a sentence for the model and the audit log.
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Reason }
+
+// Refuse returns a *Refusal.
+func Refuse(check, format string, args ...any) *Refusal {
+	return &Refusal{Check: check, Reason: fmt.Sprintf(format, args...)}
+}
+
+// StringArg returns a required string argument, or a *Refusal.
+func StringArg(args map[string]any, name string) (string, error) {
+	v, ok := args[name]
+	if !ok {
+		return "", Refuse("arguments", "missing required argument %q", name)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", Refuse("arguments", "argument %q must be a string, got %T", name, v)
+	}
+	return s, nil
+}
+
+// OptionalString returns a string argument or def when absent.
+func OptionalString(args map[string]any, name, def string) (string, error) {
+	if _, ok := args[name]; !ok {
+		return def, nil
+	}
+	return StringArg(args, name)
+}

@@ -22,6 +22,53 @@ CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 ) STRICT;`},
+	// Sliding-window rate limits (pkg/ratelimit): one row per admitted call,
+	// at most N rows per key for a limit of N.
+	{2, "audit_log", `
+CREATE TABLE audit_entries (
+	seq    INTEGER PRIMARY KEY,   -- leaf index in the RFC 6962 tree, from 0
+	entry  BLOB NOT NULL,         -- canonical entry bytes: what the leaf hash covers
+	-- Copies of entry fields for queries; audit verify checks they agree.
+	ts     TEXT NOT NULL,
+	agent  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	tool   TEXT NOT NULL,
+	result TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_entries_agent ON audit_entries(agent, seq);
+CREATE INDEX audit_entries_tool ON audit_entries(tool, seq);
+CREATE INDEX audit_entries_result ON audit_entries(result, seq);
+CREATE INDEX audit_entries_ts ON audit_entries(ts);
+-- tlog "stored hashes" (golang.org/x/mod/sumdb/tlog.StoredHashIndex).
+CREATE TABLE audit_hashes (
+	idx  INTEGER PRIMARY KEY,
+	hash BLOB NOT NULL
+) STRICT;
+-- The latest signed checkpoint (C2SP signed note), one row.
+CREATE TABLE audit_checkpoint (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	size INTEGER NOT NULL,
+	note BLOB NOT NULL
+) STRICT;
+-- Results of audit verify: the last full verification is where
+-- --incremental starts.
+CREATE TABLE audit_verifications (
+	id     INTEGER PRIMARY KEY,
+	at     TEXT NOT NULL,
+	mode   TEXT NOT NULL,          -- full | incremental
+	size   INTEGER NOT NULL,
+	root   BLOB,
+	ok     INTEGER NOT NULL,
+	detail TEXT NOT NULL
+) STRICT;`},
+	{3, "rate_limit_calls", `
+CREATE TABLE rate_limit_calls (
+	policy TEXT NOT NULL,
+	rule   TEXT NOT NULL,
+	agent  TEXT NOT NULL,
+	ts     INTEGER NOT NULL -- Unix nanoseconds
+) STRICT;
+CREATE INDEX rate_limit_calls_key ON rate_limit_calls(policy, rule, agent, ts);`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -15,8 +15,10 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/trust"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
 
@@ -44,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"filemode":     cmdFileMode,
 			"audit-append": cmdAuditAppend,
 			"audit-tamper": cmdAuditTamper,
+			"trust-event":  cmdTrustEvent,
 		},
 	})
 }
@@ -168,4 +171,48 @@ func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("unknown tampering %q", args[1])
 	}
 	ts.Check(err)
+}
+
+// cmdTrustEvent records N governed calls with a trust event, through the
+// audit log and trust store as the serve pipeline does:
+//
+//	trust-event STATEDIR N KIND [SEVERITY]
+//
+// KIND is allowed, redacted, policy_block, guard_refusal, rate_limited,
+// credential_failure or neutral.
+func cmdTrustEvent(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: trust-event STATEDIR N KIND [SEVERITY]")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ev := trust.Event{Kind: trust.Kind(args[2])}
+	if len(args) == 4 {
+		ev.Severity = args[3]
+	}
+	result := audit.ResultBlocked
+	switch ev.Kind {
+	case trust.Allowed, trust.Neutral:
+		result = audit.ResultAllowed
+	case trust.Redacted:
+		result = audit.ResultRedacted
+	}
+	ctx := context.Background()
+	d, err := state.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	id, err := identity.Load(d)
+	ts.Check(err)
+	db, err := d.OpenDB(ctx, state.SyncFull)
+	ts.Check(err)
+	defer db.Close()
+	l, err := auditlog.Open(ctx, db, id, auditlog.Options{WitnessDir: auditlog.WitnessDir(filepath.Join(ts.Getenv("XDG_CONFIG_HOME"), "agentmesh"))})
+	ts.Check(err)
+	defer l.Close()
+	cfg := config.Default()
+	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}
+	for i := 0; i < n; i++ {
+		_, err := l.Append(ctx, audit.Entry{Agent: id.DID(), Action: audit.ActionToolInvocation, Tool: "filesystem_read",
+			Params: json.RawMessage(`{"path":"/data/users.json"}`), Result: result, Reason: string(ev.Kind)}, store.Hook(ev))
+		ts.Check(err)
+	}
 }

@@ -104,6 +104,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newInitCmd(g),
 		newIdentityCmd(g),
 		newAuditCmd(g),
+		newTrustCmd(g),
 		newCompletionCmd(g),
 	)
 	return root

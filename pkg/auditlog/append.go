@@ -13,9 +13,10 @@ import (
 
 // Hook runs inside the append's transaction, before the entry is encoded:
 // the trust update of a call commits or fails together with its audit entry,
-// and may fill in e (the trust score after the call). An error fails this
-// append only.
-type Hook func(ctx context.Context, tx *sql.Tx, e *audit.Entry) error
+// and may fill in e (the trust score after the call). Entries it returns are
+// appended right after e in the same transaction (a trust change caused by
+// the call, say). An error fails this append only.
+type Hook func(ctx context.Context, tx *sql.Tx, e *audit.Entry) (followUps []audit.Entry, err error)
 
 type pending struct {
 	ctx   context.Context
@@ -32,9 +33,10 @@ type result struct {
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("audit log is closed")
 
-// Append adds e to the log and returns it with its sequence number, after
-// the transaction holding it committed. Seq is assigned by the log; a zero
-// Timestamp is set to now. Concurrent calls share a transaction.
+// Append adds e (and any follow-up entries its hook returns) to the log and
+// returns e with its sequence number, after the transaction holding it
+// committed. Seq is assigned by the log; a zero Timestamp is set to now.
+// Concurrent calls share a transaction.
 func (l *Log) Append(ctx context.Context, e audit.Entry, hook Hook) (audit.Entry, error) {
 	if l.signer == nil {
 		return audit.Entry{}, errors.New("audit log opened read-only")
@@ -101,10 +103,10 @@ func (l *Log) commit(batch []*pending) {
 		hr := hashReader{ctx: ctx, q: tx}
 		appended := 0
 		for i, p := range batch {
-			e, err := l.appendOne(ctx, tx, hr, size, p)
+			e, n, err := l.appendOne(ctx, tx, hr, size, p)
 			results[i] = result{entry: e, err: err}
 			if err == nil {
-				size++
+				size += n
 				appended++
 			}
 		}
@@ -135,52 +137,70 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, error) {
+func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
 	if err := p.ctx.Err(); err != nil {
-		return audit.Entry{}, err
+		return audit.Entry{}, 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT entry`); err != nil {
-		return audit.Entry{}, err
+		return audit.Entry{}, 0, err
 	}
-	e, err := l.insert(ctx, tx, hr, seq, p)
+	e, n, err := l.insertWithFollowUps(ctx, tx, hr, seq, p)
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO entry`); rerr != nil {
-			return audit.Entry{}, errors.Join(err, rerr)
+			return audit.Entry{}, 0, errors.Join(err, rerr)
 		}
 	}
 	if _, rerr := tx.ExecContext(ctx, `RELEASE entry`); rerr != nil {
-		return audit.Entry{}, errors.Join(err, rerr)
+		return audit.Entry{}, 0, errors.Join(err, rerr)
 	}
-	return e, err
+	return e, n, err
 }
 
-func (l *Log) insert(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, error) {
+func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
 	e := p.entry
 	e.Seq = uint64(seq)
+	var followUps []audit.Entry
 	if p.hook != nil {
-		if err := p.hook(ctx, tx, &e); err != nil {
-			return audit.Entry{}, err
+		var err error
+		if followUps, err = p.hook(ctx, tx, &e); err != nil {
+			return audit.Entry{}, 0, err
 		}
 		e.Seq = uint64(seq) // the hook may not move the entry
 	}
+	if err := l.insert(ctx, tx, hr, seq, e); err != nil {
+		return audit.Entry{}, 0, err
+	}
+	for i, f := range followUps {
+		f.Seq = uint64(seq + 1 + int64(i))
+		if f.Timestamp.IsZero() {
+			f.Timestamp = e.Timestamp
+		}
+		if err := l.insert(ctx, tx, hr, int64(f.Seq), f); err != nil {
+			return audit.Entry{}, 0, err
+		}
+	}
+	return e, 1 + int64(len(followUps)), nil
+}
+
+func (l *Log) insert(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, e audit.Entry) error {
 	b, err := audit.Marshal(e)
 	if err != nil {
-		return audit.Entry{}, err
+		return err
 	}
 	hashes, err := tlog.StoredHashes(seq, b, hr)
 	if err != nil {
-		return audit.Entry{}, fmt.Errorf("computing tree hashes: %w", err)
+		return fmt.Errorf("computing tree hashes: %w", err)
 	}
 	base := tlog.StoredHashIndex(0, seq)
 	for i, h := range hashes {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			return audit.Entry{}, fmt.Errorf("storing tree hashes: %w", err)
+			return fmt.Errorf("storing tree hashes: %w", err)
 		}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
 	if err != nil {
-		return audit.Entry{}, fmt.Errorf("storing entry %d: %w", seq, err)
+		return fmt.Errorf("storing entry %d: %w", seq, err)
 	}
-	return e, nil
+	return nil
 }

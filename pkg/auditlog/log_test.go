@@ -157,11 +157,11 @@ func seqs(s []Stored) []uint64 {
 func TestHookRunsInTransaction(t *testing.T) {
 	f := newFixture(t, t.TempDir())
 	boom := errors.New("trust update failed")
-	_, err := f.log.Append(context.Background(), call(0), func(ctx context.Context, tx *sql.Tx, e *audit.Entry) error {
+	_, err := f.log.Append(context.Background(), call(0), func(ctx context.Context, tx *sql.Tx, e *audit.Entry) ([]audit.Entry, error) {
 		if _, err := tx.Exec(`INSERT INTO meta VALUES ('hook', 'ran')`); err != nil {
-			return err
+			return nil, err
 		}
-		return boom
+		return nil, boom
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Append = %v, want the hook's error", err)
@@ -171,14 +171,25 @@ func TestHookRunsInTransaction(t *testing.T) {
 	if size, _ := f.log.Size(context.Background()); size != 0 || n != 0 {
 		t.Fatalf("after a failed hook: %d entries, %d hook rows; want nothing kept", size, n)
 	}
-	e, err := f.log.Append(context.Background(), call(1), func(ctx context.Context, tx *sql.Tx, e *audit.Entry) error {
+	e, err := f.log.Append(context.Background(), call(1), func(ctx context.Context, tx *sql.Tx, e *audit.Entry) ([]audit.Entry, error) {
 		score := 42
 		e.TrustScore = &score
 		e.Seq = 99 // ignored
-		return nil
+		return []audit.Entry{{Agent: e.Agent, Action: audit.ActionTrustChanged, Details: []byte(`{"from":800,"to":42}`)}}, nil
 	})
 	if err != nil || e.Seq != 0 || *e.TrustScore != 42 {
 		t.Fatalf("Append with hook = %+v, %v", e, err)
+	}
+	next, err := f.log.Append(context.Background(), call(2), nil)
+	if err != nil || next.Seq != 2 {
+		t.Fatalf("the follow-up entry did not take seq 1: next append got %d, %v", next.Seq, err)
+	}
+	all, _ := f.log.List(context.Background(), Filter{AfterSeq: -1})
+	if len(all) != 3 || all[1].Entry.Action != audit.ActionTrustChanged || !all[1].Entry.Timestamp.Equal(all[0].Entry.Timestamp) {
+		t.Fatalf("follow-up entry = %+v", all)
+	}
+	if _, err := f.verify(t); err != nil {
+		t.Fatal(err)
 	}
 }
 

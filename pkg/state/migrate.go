@@ -69,6 +69,11 @@ CREATE TABLE rate_limit_calls (
 	ts     INTEGER NOT NULL -- Unix nanoseconds
 ) STRICT;
 CREATE INDEX rate_limit_calls_key ON rate_limit_calls(policy, rule, agent, ts);`},
+	{4, "trust_state", `
+CREATE TABLE trust_state (
+	agent TEXT PRIMARY KEY,
+	state TEXT NOT NULL   -- JSON of trust.State
+) STRICT;`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

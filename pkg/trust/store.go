@@ -1,0 +1,149 @@
+package trust
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/state"
+)
+
+// ChangeThreshold: a single change of at least this many points, or any
+// tier change, is recorded as its own trust_changed audit entry.
+const ChangeThreshold = 25
+
+// Store keeps trust states in the state database. Updates happen inside the
+// audit append's transaction (Hook), so an entry's trust_score is the score
+// after its call and neither can be committed without the other.
+type Store struct {
+	DB    *state.DB
+	Model Model
+	// Now is the clock for reads; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) load(ctx context.Context, q queryRower, agent string) (State, error) {
+	var raw string
+	err := q.QueryRowContext(ctx, `SELECT state FROM trust_state WHERE agent = ?`, agent).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.Model.Fresh(), nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("reading the trust state of %s: %w", agent, err)
+	}
+	var st State
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return State{}, fmt.Errorf("the trust state of %s is damaged: %w", agent, err)
+	}
+	return st, nil
+}
+
+// Get returns an agent's state as of now (recovery credited, not stored).
+func (s *Store) Get(ctx context.Context, agent string) (State, error) {
+	st, err := s.load(ctx, s.DB.Reader(), agent)
+	if err != nil {
+		return State{}, err
+	}
+	return s.Model.At(st, s.now()), nil
+}
+
+// Record applies ev to agent's state inside tx and stores the result.
+func (s *Store) Record(ctx context.Context, tx *sql.Tx, agent string, ev Event) (before, after State, err error) {
+	before, err = s.load(ctx, tx, agent)
+	if err != nil {
+		return State{}, State{}, err
+	}
+	before = s.Model.At(before, ev.Time)
+	after = s.Model.Apply(before, ev)
+	raw, err := json.Marshal(after)
+	if err != nil {
+		return State{}, State{}, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO trust_state(agent, state) VALUES (?, ?)
+		ON CONFLICT(agent) DO UPDATE SET state = excluded.state`, agent, string(raw))
+	if err != nil {
+		return State{}, State{}, fmt.Errorf("storing the trust state of %s: %w", agent, err)
+	}
+	return before, after, nil
+}
+
+// Hook returns the audit hook that records ev for the entry's agent: it
+// stamps the entry with the score after the call and the event (for replay),
+// and adds a trust_changed entry when the tier changes or the score moves
+// by ChangeThreshold or more.
+func (s *Store) Hook(ev Event) auditlog.Hook {
+	return func(ctx context.Context, tx *sql.Tx, e *audit.Entry) ([]audit.Entry, error) {
+		ev.Time = e.Timestamp
+		before, after, err := s.Record(ctx, tx, e.Agent, ev)
+		if err != nil {
+			return nil, err
+		}
+		score := after.Score
+		e.TrustScore = &score
+		if e.Details, err = withTrustEvent(e.Details, ev); err != nil {
+			return nil, err
+		}
+		tierBefore, tierAfter := s.Model.Tier(before.Score), s.Model.Tier(after.Score)
+		delta := after.Score - before.Score
+		if tierBefore == tierAfter && abs(delta) < ChangeThreshold && before.Revoked == after.Revoked {
+			return nil, nil
+		}
+		details, _ := json.Marshal(map[string]any{
+			"from": before.Score, "to": after.Score, "tier_from": tierBefore, "tier_to": tierAfter,
+			"revoked": after.Revoked, "cause": ev.Kind, "cause_seq": e.Seq,
+		})
+		changed := audit.Entry{Agent: e.Agent, Action: audit.ActionTrustChanged, TrustScore: &score, Details: details}
+		return []audit.Entry{changed}, nil
+	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// withTrustEvent adds "trust_event" to an entry's details object.
+func withTrustEvent(details json.RawMessage, ev Event) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if len(details) > 0 {
+		if err := json.Unmarshal(details, &m); err != nil {
+			return nil, fmt.Errorf("entry details are not a JSON object: %w", err)
+		}
+	}
+	m["trust_event"] = EncodeEvent(ev)
+	return json.Marshal(m)
+}
+
+// EventOf extracts the trust event recorded in an entry, if any.
+func EventOf(e audit.Entry) (Event, bool) {
+	if len(e.Details) == 0 {
+		return Event{}, false
+	}
+	var d struct {
+		TrustEvent *Event `json:"trust_event"`
+	}
+	if json.Unmarshal(e.Details, &d) != nil || d.TrustEvent == nil {
+		return Event{}, false
+	}
+	ev := *d.TrustEvent
+	ev.Time = e.Timestamp
+	return ev, true
+}

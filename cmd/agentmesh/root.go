@@ -105,6 +105,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newIdentityCmd(g),
 		newAuditCmd(g),
 		newTrustCmd(g),
+		newInstallCmd(g),
 		newCompletionCmd(g),
 	)
 	return root

@@ -75,6 +75,7 @@ func initRun(g *globals, opts initOptions) error {
 		data []byte
 	}{
 		{cfgPath, config.Example(opts.Name, opts.Sponsor)},
+		{filepath.Join(dir, "policies", "default_test.yaml"), policy.DefaultTestYAML},
 		{policyPath, policy.DefaultYAML},
 	}
 	if !opts.Force {

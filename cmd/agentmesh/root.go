@@ -102,9 +102,13 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 	root.AddCommand(
 		newVersionCmd(g),
 		newInitCmd(g),
+		newServeCmd(g),
+		newDemoCmd(g),
 		newIdentityCmd(g),
 		newAuditCmd(g),
 		newTrustCmd(g),
+		newStatusCmd(g),
+		newPolicyCmd(g),
 		newInstallCmd(g),
 		newCompletionCmd(g),
 	)

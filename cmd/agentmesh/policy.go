@@ -1,0 +1,480 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/policy"
+	"github.com/agentmesh/agentmesh/pkg/ratelimit"
+	"github.com/agentmesh/agentmesh/pkg/redact"
+	"github.com/agentmesh/agentmesh/pkg/ui"
+	"github.com/agentmesh/agentmesh/pkg/yamlpos"
+)
+
+// embeddedPolicyName names the built-in default policy in messages, when
+// the configuration lists no policy files.
+const embeddedPolicyName = "embedded:policies/default.yaml"
+
+type policyOptions struct {
+	Paths    []string
+	Validate bool
+}
+
+func newPolicyCmd(g *globals) *cobra.Command {
+	opts := policyOptions{}
+	cmd := &cobra.Command{
+		Use:   "policy [FILE|DIR...] [--validate]",
+		Short: "Validate, list, test and explain policies",
+		Long: `With --validate, policy checks policy files (a directory means its *.yaml and
+*.yml files, except *_test.yaml) and reports every error as FILE:LINE:COL:
+message, for CI: exit 0 when valid, 1 on errors, 2 when a file cannot be read.
+Without --validate it also lists the rules. With no FILE it checks the
+policies named in agentmesh.yaml (policies.paths), or the built-in default.
+
+Conditions are expressions over tool, params, output, agent, trust_score,
+client, upstream, upstream_tool, method and uri; see docs/policy.md.`,
+		Example: `  agentmesh policy policies/default.yaml --validate
+  agentmesh policy policies/ --validate --output json
+  agentmesh policy test policies/default_test.yaml
+  agentmesh policy explain --tool api_call --params '{"url": "https://api.weather.com/v1"}'`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Paths = args
+			return policyRun(g, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Validate, "validate", false, "only check the files: print every error as FILE:LINE:COL: message")
+	cmd.AddCommand(newPolicyTestCmd(g), newPolicyExplainCmd(g))
+	return cmd
+}
+
+// policyProblem is one validation error in --output json.
+type policyProblem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+}
+
+type policyReport struct {
+	Valid  bool            `json:"valid"`
+	Files  []string        `json:"files"`
+	Errors []policyProblem `json:"errors"`
+	Rules  []policyRule    `json:"rules,omitempty"`
+}
+
+type policyRule struct {
+	Rule      string `json:"rule"`
+	Stage     string `json:"stage"`
+	Action    string `json:"action"`
+	Limit     string `json:"limit,omitempty"`
+	Severity  string `json:"severity,omitempty"`
+	Enabled   bool   `json:"enabled"`
+	Condition string `json:"condition"`
+	Source    string `json:"source"`
+}
+
+func policyRun(g *globals, opts policyOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
+	set, files, err := loadPolicies(g, opts.Paths)
+	report := policyReport{Valid: err == nil, Files: policyOrEmpty(files), Errors: []policyProblem{}}
+	if err != nil && policy.IsReadError(err) {
+		if format == ui.JSON {
+			report.Errors = append(report.Errors, policyProblem{Message: err.Error()})
+			ui.WriteJSON(g.io.Out, report)
+		}
+		return fmt.Errorf("policy: %w", err)
+	}
+	for _, e := range yamlpos.Errors(err) {
+		report.Errors = append(report.Errors, policyProblem{File: e.File, Line: e.Line, Column: e.Column, Message: e.Msg})
+	}
+	if set != nil && !opts.Validate {
+		for _, r := range set.Rules() {
+			pr := policyRule{Rule: r.ID, Stage: r.Stage.String(), Action: string(r.Action), Severity: string(r.Severity),
+				Enabled: r.Enabled, Condition: r.Condition, Source: r.Pos.String()}
+			if r.Limit != nil {
+				pr.Limit = r.Limit.String()
+			}
+			report.Rules = append(report.Rules, pr)
+		}
+	}
+	if format == ui.JSON {
+		if err := ui.WriteJSON(g.io.Out, report); err != nil {
+			return err
+		}
+	} else {
+		for _, e := range yamlpos.Errors(err) {
+			fmt.Fprintln(g.io.Err, e.Error())
+		}
+		if !opts.Validate && set != nil {
+			printPolicyRules(g, format, report.Rules)
+		}
+	}
+	if !report.Valid {
+		n := len(report.Errors)
+		return problemf("policy: %d error%s in %s", n, policyPlural(n), strings.Join(files, ", "))
+	}
+	if format != ui.JSON {
+		g.io.Success("%s: %d rules, valid", strings.Join(files, ", "), len(set.Rules()))
+	}
+	return nil
+}
+
+func printPolicyRules(g *globals, format ui.Format, rules []policyRule) {
+	rows := make([][]string, len(rules))
+	for i, r := range rules {
+		action := r.Action
+		if r.Limit != "" {
+			action += " beyond " + r.Limit
+		}
+		if !r.Enabled {
+			action += " (disabled)"
+		}
+		rows[i] = []string{r.Rule, r.Stage, action, r.Condition}
+	}
+	g.io.Rows(format, []string{"rule", "stage", "action", "condition"}, rows)
+}
+
+// loadPolicies loads the policy files named by paths, or the configured
+// ones (policies.paths in agentmesh.yaml), or the built-in default. It
+// returns the files it read, for messages.
+func loadPolicies(g *globals, paths []string) (*policy.Set, []string, error) {
+	if len(paths) == 0 {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return nil, nil, &policy.ReadError{Path: "configuration", Err: err}
+		}
+		for _, p := range cfg.Policies.Paths {
+			paths = append(paths, cfg.ResolvePath(p))
+		}
+	}
+	if len(paths) == 0 {
+		f, err := policy.ParseFile(embeddedPolicyName, policy.DefaultYAML)
+		if err != nil {
+			return nil, []string{embeddedPolicyName}, err
+		}
+		set, err := policy.NewSet(f)
+		return set, []string{embeddedPolicyName}, err
+	}
+	files, err := policy.Expand(paths...)
+	if err != nil {
+		return nil, paths, err
+	}
+	set, err := policy.Load(paths...)
+	return set, files, err
+}
+
+// secretDetector is the redaction detectors behind has_secret(), as
+// configured (redaction.gitleaks, redaction.pii, redaction.timeout).
+func secretDetector(cfg *config.Config) policy.SecretDetector {
+	return redact.New(redact.Options{
+		Timeout:         cfg.Redaction.Timeout.D(),
+		DisableGitleaks: !cfg.Redaction.Gitleaks,
+		DisablePII:      !cfg.Redaction.PII,
+	})
+}
+
+type policyTestOptions struct {
+	Files   []string
+	Verbose bool
+}
+
+func newPolicyTestCmd(g *globals) *cobra.Command {
+	opts := policyTestOptions{}
+	cmd := &cobra.Command{
+		Use:   "test FILE...",
+		Short: "Run policy test files: calls and the decisions they must get",
+		Long: `Test runs policy test files. A test file names the policies it tests and
+lists calls (tool, params, output, agent, trust_score, ...), how many identical
+calls came just before (prior_calls, for rate limits), and the expected
+action and matched rules:
+
+  policies: [default.yaml]
+  tests:
+    - name: the 101st api_call in an hour is blocked
+      call: {tool: api_call}
+      prior_calls: 100
+      expect: {action: block, rules: [rate-limit-api-calls/api-100-per-hour]}
+
+Results are reported like go test; the exit status is 1 if a test fails or
+a file is invalid, 2 if a file cannot be read. 'agentmesh init' writes
+policies/default_test.yaml; see docs/policy.md for the format.`,
+		Example: `  agentmesh policy test policies/default_test.yaml
+  agentmesh policy test -v policies/*_test.yaml
+  agentmesh policy test policies/default_test.yaml --output json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Files = args
+			return policyTestRun(g, opts)
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "also list the tests that pass")
+	return cmd
+}
+
+type policyTestFileReport struct {
+	File   string              `json:"file"`
+	Passed bool                `json:"passed"`
+	Errors []policyProblem     `json:"errors,omitempty"`
+	Tests  []policy.TestResult `json:"tests"`
+}
+
+func policyTestRun(g *globals, opts policyTestOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
+	var secrets policy.SecretDetector
+	if cfg, err := g.loadConfig(); err == nil {
+		secrets = secretDetector(cfg)
+	}
+	ctx := context.Background()
+	var reports []policyTestFileReport
+	failed := 0
+	for _, file := range opts.Files {
+		start := time.Now()
+		rep := policyTestFileReport{File: file, Tests: []policy.TestResult{}}
+		tf, err := policy.LoadTestFile(file)
+		switch {
+		case err != nil && policy.IsReadError(err):
+			return fmt.Errorf("policy test: %w", err)
+		case err != nil:
+			for _, e := range yamlpos.Errors(err) {
+				rep.Errors = append(rep.Errors, policyProblem{File: e.File, Line: e.Line, Column: e.Column, Message: e.Msg})
+			}
+		default:
+			rep.Tests = tf.Run(ctx, policy.TestOptions{Secrets: secrets})
+		}
+		rep.Passed = len(rep.Errors) == 0
+		for _, r := range rep.Tests {
+			rep.Passed = rep.Passed && r.Passed
+		}
+		if !rep.Passed {
+			failed++
+		}
+		reports = append(reports, rep)
+		if format != ui.JSON {
+			printTestFileReport(g.io.Out, rep, opts.Verbose, time.Since(start))
+		}
+	}
+	if format == ui.JSON {
+		if err := ui.WriteJSON(g.io.Out, map[string]any{"passed": failed == 0, "files": reports}); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return problemf("policy test: %d of %d file%s failed", failed, len(reports), policyPlural(len(reports)))
+	}
+	return nil
+}
+
+// printTestFileReport prints results the way go test does: failures in
+// full, passes with -v, then one ok/FAIL line per file.
+func printTestFileReport(w io.Writer, rep policyTestFileReport, verbose bool, elapsed time.Duration) {
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "%s:%d:%d: %s\n", e.File, e.Line, e.Column, e.Message)
+	}
+	failed := 0
+	for _, r := range rep.Tests {
+		if r.Passed {
+			if verbose {
+				fmt.Fprintf(w, "--- PASS: %s (%s)\n", r.Name, r.Source)
+			}
+			continue
+		}
+		failed++
+		fmt.Fprintf(w, "--- FAIL: %s (%s)\n", r.Name, r.Source)
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+	secs := fmt.Sprintf("%.3fs", elapsed.Seconds())
+	switch {
+	case len(rep.Errors) > 0:
+		fmt.Fprintf(w, "FAIL\t%s\t[invalid test file]\n", rep.File)
+	case failed > 0:
+		fmt.Fprintf(w, "FAIL\t%s\t%d of %d tests failed\t%s\n", rep.File, failed, len(rep.Tests), secs)
+	default:
+		fmt.Fprintf(w, "ok  \t%s\t%d tests\t%s\n", rep.File, len(rep.Tests), secs)
+	}
+}
+
+type policyExplainOptions struct {
+	Policies   []string
+	Tool       string
+	Params     string
+	Output     string
+	HasOutput  bool
+	Agent      string
+	TrustScore int
+	Client     string
+	Upstream   string
+	UpTool     string
+	Method     string
+	URI        string
+	PriorCalls int
+}
+
+func newPolicyExplainCmd(g *globals) *cobra.Command {
+	opts := policyExplainOptions{}
+	cmd := &cobra.Command{
+		Use:   "explain --tool TOOL [--params JSON] [--tool-output TEXT]",
+		Short: "Show the decision for a call and why each rule did or did not match",
+		Long: `Explain evaluates one call against the policies (--policy, else the ones in
+agentmesh.yaml, else the built-in default) and prints the decision, every
+matched rule and what became of each rule. With --tool-output the rules that
+read the output run too. Rate limits start empty (--prior-calls N simulates N
+identical calls just before); the state directory is not touched.
+
+(The tool's output is --tool-output, not --output: --output picks the format,
+as in every command.)`,
+		Example: `  agentmesh policy explain --tool api_call --prior-calls 100
+  agentmesh policy explain --tool database_query --params '{"query": "DROP TABLE users"}'
+  agentmesh policy explain --tool filesystem_read --params '{"path": "/data/users.json"}' \
+      --tool-output 'password: hunter2' --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts.HasOutput = c.Flags().Changed("tool-output")
+			if !c.Flags().Changed("trust-score") {
+				opts.TrustScore = -1
+			}
+			return policyExplainRun(g, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&opts.Policies, "policy", nil, "policy file or directory (repeatable; default: policies.paths in agentmesh.yaml)")
+	f.StringVar(&opts.Tool, "tool", "", "tool name (required)")
+	f.StringVar(&opts.Params, "params", "{}", "the call's arguments as a JSON object")
+	f.StringVar(&opts.Output, "tool-output", "", "the tool's output, for the rules that use output")
+	f.StringVar(&opts.Agent, "agent", "", "agent DID (default: this server's, did:agentmesh:NAME)")
+	f.IntVar(&opts.TrustScore, "trust-score", 0, "trust score (default: trust.initial)")
+	f.StringVar(&opts.Client, "client", "", "MCP client name")
+	f.StringVar(&opts.Upstream, "upstream", "", "upstream server, for a proxied call")
+	f.StringVar(&opts.UpTool, "upstream-tool", "", "the upstream's own tool name")
+	f.StringVar(&opts.Method, "method", "tools/call", "MCP method")
+	f.StringVar(&opts.URI, "uri", "", "resource URI (resources/read)")
+	f.IntVar(&opts.PriorCalls, "prior-calls", 0, "identical calls just before this one, for rate limits")
+	cmd.MarkFlagRequired("tool")
+	return cmd
+}
+
+func policyExplainRun(g *globals, opts policyExplainOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
+	var params map[string]any
+	if err := json.Unmarshal([]byte(opts.Params), &params); err != nil {
+		return fmt.Errorf("policy explain: --params must be a JSON object: %v", err)
+	}
+	if opts.PriorCalls < 0 || opts.PriorCalls > policy.MaxPriorCalls {
+		return fmt.Errorf("policy explain: --prior-calls must be between 0 and %d", policy.MaxPriorCalls)
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	set, _, err := loadPolicies(g, opts.Policies)
+	if err != nil {
+		if policy.IsReadError(err) {
+			return fmt.Errorf("policy explain: %w", err)
+		}
+		return problemf("policy explain: the policies do not validate:\n%s", indent(err.Error()))
+	}
+	call := &policy.Call{
+		Tool: opts.Tool, Params: params, Agent: opts.Agent, TrustScore: opts.TrustScore, Client: opts.Client,
+		Upstream: opts.Upstream, UpstreamTool: opts.UpTool, Method: opts.Method, URI: opts.URI,
+	}
+	if call.Agent == "" {
+		call.Agent = "did:agentmesh:" + cfg.Agent.Name
+	}
+	if call.TrustScore < 0 {
+		call.TrustScore = cfg.Trust.Initial
+	}
+	now := time.Now()
+	e := policy.NewEngine(set, policy.Options{
+		Counter: ratelimit.NewMemory(), Secrets: secretDetector(cfg),
+		Clock: func() time.Time { return now }, Shadow: cfg.Governance.ShadowMode,
+	})
+	var output *string
+	if opts.HasOutput {
+		output = &opts.Output
+	}
+	ctx := context.Background()
+	for i := 0; i < opts.PriorCalls; i++ {
+		pre := e.PreCall(ctx, call)
+		if output != nil && pre.Proceeds() {
+			e.PostCall(ctx, call, *output)
+		}
+	}
+	x := e.Explain(ctx, call, output)
+	if format == ui.JSON {
+		return ui.WriteJSON(g.io.Out, x)
+	}
+	printExplanation(g, format, x)
+	return nil
+}
+
+func printExplanation(g *globals, format ui.Format, x policy.Explanation) {
+	d := x.Decision
+	decision := string(d.Action)
+	if !d.Enforced {
+		decision += " (shadow mode: not enforced)"
+	}
+	fields := []ui.Field{
+		{Label: "decision", Value: decision, Attention: !d.Permits()},
+		{Label: "reason", Value: d.Reason},
+	}
+	if d.RedactionRequired() {
+		fields = append(fields, ui.Field{Label: "redaction", Value: "mandatory: if the detectors find nothing to remove, the output is withheld", Attention: true})
+	}
+	for i, m := range d.Matched {
+		label := ""
+		if i == 0 {
+			label = "matched"
+		}
+		fields = append(fields, ui.Field{Label: label, Value: m.String()})
+	}
+	if len(d.Matched) == 0 {
+		fields = append(fields, ui.Field{Label: "matched", Value: "no rule"})
+	}
+	g.io.Record("", fields)
+	fmt.Fprintln(g.io.Out)
+	rows := make([][]string, len(x.Rules))
+	for i, r := range x.Rules {
+		mark := " "
+		if r.Matched {
+			mark = "✓"
+		}
+		result := r.Result
+		if r.Error != "" {
+			result += ": " + r.Error
+		}
+		rows[i] = []string{mark, r.Rule, r.Stage.String(), result}
+	}
+	g.io.Rows(format, []string{"", "rule", "stage", "result"}, rows)
+}
+
+func policyPlural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func policyOrEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/mcpserver"
 	"github.com/agentmesh/agentmesh/pkg/state"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
@@ -98,7 +99,7 @@ func (g *globals) createIdentity(cfg *config.Config, opts identityCreateOptions)
 	if err != nil {
 		return nil, fmt.Errorf("identity create: %w", err)
 	}
-	cred, err := issuerFor(cfg, id).Issue(now)
+	cred, err := mcpserver.Issuer(cfg, id).Issue(now)
 	if err != nil {
 		return nil, fmt.Errorf("issuing the first credential: %w", err)
 	}
@@ -217,7 +218,7 @@ func describeCredential(cfg *config.Config, d *state.Dir, doc *identity.Document
 		cv.Problem = err.Error()
 		return cv
 	}
-	v, err := verifierFor(cfg, doc)
+	v, err := mcpserver.Verifier(cfg, doc)
 	if err != nil {
 		cv.Problem = err.Error()
 		return cv

@@ -147,6 +147,7 @@ func cmdAuditAppend(ts *testscript.TestScript, neg bool, args []string) {
 //	audit-tamper STATEDIR flip SEQ     change one byte of entry SEQ
 //	audit-tamper STATEDIR delete SEQ   delete entry SEQ
 //	audit-tamper STATEDIR column SEQ   change entry SEQ's indexed tool column
+//	audit-tamper STATEDIR checkpoint N change the checkpoint's tree size to N
 func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: audit-tamper STATEDIR flip|delete|column SEQ")
@@ -167,6 +168,14 @@ func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
 		_, err = db.Exec(`DELETE FROM audit_entries WHERE seq = ?`, seq)
 	case "column":
 		_, err = db.Exec(`UPDATE audit_entries SET tool = 'tampered' WHERE seq = ?`, seq)
+	case "checkpoint":
+		// Claim a different tree size in the signed checkpoint (SEQ is
+		// the size to claim).
+		var note []byte
+		ts.Check(db.QueryRow(`SELECT note FROM audit_checkpoint`).Scan(&note))
+		lines := strings.SplitN(string(note), "\n", 3)
+		lines[1] = strconv.Itoa(seq)
+		_, err = db.Exec(`UPDATE audit_checkpoint SET note = ?`, []byte(strings.Join(lines, "\n")))
 	default:
 		ts.Fatalf("unknown tampering %q", args[1])
 	}

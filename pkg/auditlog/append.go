@@ -45,11 +45,18 @@ func (l *Log) Append(ctx context.Context, e audit.Entry, hook Hook) (audit.Entry
 		e.Timestamp = l.opts.Now()
 	}
 	p := &pending{ctx: ctx, entry: e, hook: hook, done: make(chan result, 1)}
+	// The read lock keeps Close from completing between the closed check
+	// and the send, so nothing is queued that the committer will not see.
+	l.closing.RLock()
+	if l.closed {
+		l.closing.RUnlock()
+		return audit.Entry{}, ErrClosed
+	}
 	select {
 	case l.appends <- p:
-	case <-l.done:
-		return audit.Entry{}, ErrClosed
+		l.closing.RUnlock()
 	case <-ctx.Done():
+		l.closing.RUnlock()
 		return audit.Entry{}, ctx.Err()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the entry may

@@ -56,6 +56,8 @@ type Log struct {
 	appends   chan *pending
 	done      chan struct{}
 	closeOnce sync.Once
+	closing   sync.RWMutex
+	closed    bool
 	wg        sync.WaitGroup
 	witness   *witnessWriter
 }
@@ -164,6 +166,9 @@ func (l *Log) Verifiers() note.Verifiers { return l.verifiers }
 // Close stops the committer after pending appends and writes the witness.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
+		l.closing.Lock()
+		l.closed = true
+		l.closing.Unlock()
 		if l.done != nil {
 			close(l.done)
 			l.wg.Wait()

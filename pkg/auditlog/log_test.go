@@ -476,3 +476,21 @@ func TestConcurrentProcesses(t *testing.T) {
 		t.Fatalf("verify: size %d, %v; want %d", rep.Size, err, procs*each)
 	}
 }
+
+func TestAppendAfterCloseFails(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.log.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.log.Append(context.Background(), call(0), nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Append after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Append after Close hangs")
+	}
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/mcpserver"
+
+	"github.com/agentmesh/agentmesh/pkg/ratelimit"
+	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/trust"
+	"github.com/agentmesh/agentmesh/pkg/ui"
+)
+
+type statusOptions struct {
+	Dir string
+	Now func() time.Time
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	opts := statusOptions{Now: time.Now}
+	return &cobra.Command{
+		Use:   "status [DIR]",
+		Short: "Identity, credential, trust, policies, rate limits and audit log health",
+		Long: `Status reads the real state: the identity and its current credential, the
+trust score and tier, the policies in force, rate-limit usage, and the audit
+log's checkpoint and witness (cheap checks only: no entry is re-hashed; run
+'agentmesh audit verify' for that). DIR is the directory holding
+agentmesh.yaml. Exit status 1 when something is critical: access revoked, or
+the checkpoint or witness inconsistent.`,
+		Example: `  agentmesh status .
+  agentmesh status --output json | jq .trust.score`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Dir = args[0]
+			}
+			return statusRun(g, opts)
+		},
+	}
+}
+
+type statusView struct {
+	Config     string            `json:"config"`
+	StateDir   string            `json:"state_dir"`
+	Identity   identityStatus    `json:"identity"`
+	Credential *credentialView   `json:"credential"`
+	Trust      trustStatus       `json:"trust"`
+	Policies   policyStatus      `json:"policies"`
+	RateLimits []rateLimitStatus `json:"rate_limits"`
+	Audit      auditlog.Health   `json:"audit"`
+	Upstreams  int               `json:"upstreams"`
+	Attention  []string          `json:"attention"`
+	Critical   []string          `json:"critical"`
+}
+
+type identityStatus struct {
+	DID         string `json:"did"`
+	Fingerprint string `json:"fingerprint"`
+	Sponsor     string `json:"sponsor"`
+	Keys        int    `json:"keys"`
+}
+
+type trustStatus struct {
+	trustView
+	// Trend is the change over the last hour (from the audit log).
+	Trend int `json:"trend_1h"`
+}
+
+type policyStatus struct {
+	Files      []string `json:"files"`
+	Rules      int      `json:"rules"`
+	ShadowMode bool     `json:"shadow_mode"`
+	Valid      bool     `json:"valid"`
+	Problem    string   `json:"problem,omitempty"`
+}
+
+type rateLimitStatus struct {
+	Rule  string `json:"rule"`
+	Used  int    `json:"used"`
+	Limit int    `json:"limit"`
+	Per   string `json:"per"`
+}
+
+func statusRun(g *globals, opts statusOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
+	if opts.Dir != "" && g.v.GetString("config") == "" {
+		p := filepath.Join(opts.Dir, config.FileName)
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("status %s: no %s there (run `agentmesh init %s`)", opts.Dir, config.FileName, opts.Dir)
+		}
+		g.v.Set("config", p)
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	now := opts.Now()
+	id, err := identity.Load(d)
+	if err != nil {
+		return err
+	}
+	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	l, err := auditlog.OpenReader(ctx, db, &id.Doc, auditOptions(cfg, nil))
+	if err != nil {
+		return err
+	}
+	v := statusView{Config: cfg.Source.File, StateDir: d.Path, Upstreams: len(cfg.Upstreams), Attention: []string{}, Critical: []string{}, RateLimits: []rateLimitStatus{}}
+	if v.Config == "" {
+		v.Config = "embedded defaults"
+	}
+	v.Identity = identityStatus{DID: id.DID(), Fingerprint: id.Doc.Current().Fingerprint, Sponsor: id.Doc.Sponsor, Keys: len(id.Doc.Keys)}
+	if id.Doc.Sponsor == config.PlaceholderSponsor {
+		v.Attention = append(v.Attention, "the sponsor is a placeholder: set agent.sponsor and run `agentmesh identity create --force --sponsor EMAIL`")
+	}
+	v.Credential = describeCredential(cfg, d, &id.Doc, now)
+	if !v.Credential.Valid {
+		v.Attention = append(v.Attention, "no valid credential: "+v.Credential.Problem)
+	} else if exp, _ := time.Parse(time.RFC3339, v.Credential.Expires); exp.Sub(now) < 2*time.Minute {
+		v.Attention = append(v.Attention, "the credential expires within 2 minutes and no serve process has renewed it")
+	}
+	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust), Now: opts.Now}
+	st, err := store.Get(ctx, id.DID())
+	if err != nil {
+		return err
+	}
+	v.Trust = trustStatus{trustView: describeTrust(store.Model, id.DID(), st), Trend: st.Score - scoreAt(ctx, db, id.DID(), now.Add(-time.Hour), store.Model.Initial)}
+	if st.Revoked {
+		v.Critical = append(v.Critical, fmt.Sprintf("access revoked: trust score %d is below %d (`agentmesh trust reset --reason ...`)", st.Score, store.Model.RevokeBelow))
+	} else if st.Score < store.Model.RevokeBelow+100 {
+		v.Attention = append(v.Attention, fmt.Sprintf("trust score %d is close to the revocation threshold %d", st.Score, store.Model.RevokeBelow))
+	}
+	v.Policies, v.RateLimits = policiesStatus(ctx, cfg, db, id.DID(), now)
+	if !v.Policies.Valid {
+		v.Attention = append(v.Attention, "the policies do not validate: "+firstLine(v.Policies.Problem))
+	}
+	if v.Policies.ShadowMode {
+		v.Attention = append(v.Attention, "shadow mode: decisions are recorded but not enforced")
+	}
+	if v.Audit, err = l.Health(ctx); err != nil {
+		return err
+	}
+	if v.Audit.CheckpointProblem != "" {
+		v.Critical = append(v.Critical, "audit checkpoint: "+v.Audit.CheckpointProblem)
+	}
+	if v.Audit.WitnessProblem != "" {
+		v.Critical = append(v.Critical, "audit witness: "+v.Audit.WitnessProblem)
+	}
+	switch lv := v.Audit.LastVerification; {
+	case lv == nil:
+		v.Attention = append(v.Attention, "the audit log was never verified: run `agentmesh audit verify`")
+	case !lv.OK:
+		v.Critical = append(v.Critical, "the last audit verification failed: "+lv.Detail)
+	case now.Sub(lv.At) > 24*time.Hour:
+		v.Attention = append(v.Attention, fmt.Sprintf("the audit log was last verified %s ago", now.Sub(lv.At).Round(time.Hour)))
+	}
+	if format == ui.JSON {
+		if err := ui.WriteJSON(g.io.Out, v); err != nil {
+			return err
+		}
+	} else {
+		printStatus(g, v, now)
+	}
+	if len(v.Critical) > 0 {
+		if format == ui.JSON {
+			return silentProblem
+		}
+		return problemf("status: %s", strings.Join(v.Critical, "; "))
+	}
+	return nil
+}
+
+// scoreAt is the agent's score at time t, from the last audit entry before
+// it that carries one.
+func scoreAt(ctx context.Context, db interface{ Reader() *sql.DB }, agent string, t time.Time, initial int) int {
+	var raw []byte
+	err := db.Reader().QueryRowContext(ctx, `SELECT entry FROM audit_entries WHERE agent = ? AND ts < ? ORDER BY seq DESC LIMIT 1`, agent, audit.FormatTimestamp(t)).Scan(&raw)
+	if err != nil {
+		return initial
+	}
+	e, err := audit.Unmarshal(raw)
+	if err != nil || e.TrustScore == nil {
+		return initial
+	}
+	return *e.TrustScore
+}
+
+func policiesStatus(ctx context.Context, cfg *config.Config, db *state.DB, agent string, now time.Time) (policyStatus, []rateLimitStatus) {
+	ps := policyStatus{ShadowMode: cfg.Governance.ShadowMode, Files: []string{}}
+	limits := []rateLimitStatus{}
+	set, files, err := mcpserver.LoadPolicies(cfg)
+	ps.Files = append(ps.Files, files...)
+	if len(files) == 0 && len(cfg.Policies.Paths) == 0 {
+		ps.Files = []string{mcpserver.EmbeddedPolicyName}
+	}
+	if err != nil {
+		ps.Problem = err.Error()
+		return ps, limits
+	}
+	ps.Valid = true
+	var checks []ratelimit.Check
+	var ids []string
+	for _, r := range set.Rules() {
+		ps.Rules++
+		if r.Limit == nil || !r.Enabled {
+			continue
+		}
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("#%d", r.Index)
+		}
+		checks = append(checks, ratelimit.Check{Key: ratelimit.Key{Policy: r.Policy, Rule: name, Agent: agent}, Window: *r.Limit})
+		ids = append(ids, r.ID)
+	}
+	used, err := ratelimit.NewSQLite(db).Usage(ctx, now, checks)
+	if err != nil {
+		ps.Problem = "rate-limit counters unreadable: " + err.Error()
+		return ps, limits
+	}
+	for i, c := range checks {
+		limits = append(limits, rateLimitStatus{Rule: ids[i], Used: used[i], Limit: c.Window.Limit, Per: c.Window.Unit})
+	}
+	return ps, limits
+}
+
+func firstLine(s string) string {
+	first, rest, _ := strings.Cut(s, "\n")
+	if rest != "" {
+		return first + " (and more: `agentmesh policy --validate`)"
+	}
+	return first
+}
+
+func printStatus(g *globals, v statusView, now time.Time) {
+	cv := v.Credential
+	cred := cv.Problem
+	if cv.Valid {
+		exp, _ := time.Parse(time.RFC3339, cv.Expires)
+		cred = fmt.Sprintf("valid, expires in %s (%s)", exp.Sub(now).Round(time.Second), cv.Expires)
+	}
+	trend := fmt.Sprintf("%+d in the last hour", v.Trust.Trend)
+	access := "active"
+	if v.Trust.Revoked {
+		access = "REVOKED"
+	}
+	fields := []ui.Field{
+		{Label: "config", Value: v.Config},
+		{Label: "state", Value: v.StateDir},
+		{Label: "identity", Value: v.Identity.DID},
+		{Label: "key", Value: fmt.Sprintf("%s (%d in history)", v.Identity.Fingerprint, v.Identity.Keys)},
+		{Label: "sponsor", Value: v.Identity.Sponsor, Attention: v.Identity.Sponsor == config.PlaceholderSponsor},
+		{Label: "credential", Value: cred, Attention: !cv.Valid},
+		{Label: "trust", Value: fmt.Sprintf("%d (%s), %s, %s", v.Trust.Score, v.Trust.Tier, trend, access), Attention: v.Trust.Revoked},
+	}
+	pol := fmt.Sprintf("%d rules in %s", v.Policies.Rules, strings.Join(v.Policies.Files, ", "))
+	if !v.Policies.Valid {
+		pol = "INVALID: " + firstLine(v.Policies.Problem)
+	}
+	if v.Policies.ShadowMode {
+		pol += " (shadow mode)"
+	}
+	fields = append(fields, ui.Field{Label: "policies", Value: pol, Attention: !v.Policies.Valid})
+	for _, r := range v.RateLimits {
+		fields = append(fields, ui.Field{Label: "rate limit", Value: fmt.Sprintf("%s: %d/%d per %s", r.Rule, r.Used, r.Limit, r.Per), Attention: r.Used >= r.Limit})
+	}
+	a := v.Audit
+	fields = append(fields, ui.Field{Label: "audit log", Value: fmt.Sprintf("%d entries", a.Size)})
+	if a.Checkpoint != nil {
+		fields = append(fields, ui.Field{Label: "checkpoint", Value: fmt.Sprintf("size %d, signed %s", a.Checkpoint.Size, a.Checkpoint.Time.Format(time.RFC3339))})
+	}
+	if a.CheckpointProblem != "" {
+		fields = append(fields, ui.Field{Label: "checkpoint", Value: "INCONSISTENT: " + a.CheckpointProblem, Attention: true})
+	}
+	switch {
+	case a.WitnessProblem != "":
+		fields = append(fields, ui.Field{Label: "witness", Value: "INCONSISTENT: " + a.WitnessProblem, Attention: true})
+	case a.Witness != nil:
+		fields = append(fields, ui.Field{Label: "witness", Value: fmt.Sprintf("consistent (size %d)", a.Witness.Size)})
+	default:
+		fields = append(fields, ui.Field{Label: "witness", Value: "none yet"})
+	}
+	if lv := a.LastVerification; lv != nil {
+		res := "ok"
+		if !lv.OK {
+			res = "FAILED: " + lv.Detail
+		}
+		fields = append(fields, ui.Field{Label: "last verify", Value: fmt.Sprintf("%s %s, %s ago", lv.Mode, res, now.Sub(lv.At).Round(time.Second)), Attention: !lv.OK})
+	} else {
+		fields = append(fields, ui.Field{Label: "last verify", Value: "never", Attention: true})
+	}
+	if v.Upstreams > 0 {
+		fields = append(fields, ui.Field{Label: "upstreams", Value: fmt.Sprintf("%d configured", v.Upstreams)})
+	}
+	g.io.Record("agentmesh status", fields)
+	for _, c := range v.Critical {
+		fmt.Fprintf(g.io.Out, "✗ %s\n", c)
+	}
+	for _, a := range v.Attention {
+		fmt.Fprintf(g.io.Out, "! %s\n", a)
+	}
+}

@@ -1,0 +1,372 @@
+// Package governance is the pipeline every tool call passes through, the
+// same for built-in tools, proxied upstream tools and tools a Go author
+// registers on their own mcp-go server (see Example):
+//
+//	credential valid → capability scope covers the call → trust not revoked
+//	→ pre-call policy (access, rate limits, trust) → the tool
+//	→ post-call policy and redaction (every content block and the
+//	  structured content; output size cap)
+//	→ one transaction: durable audit append + trust update → result
+//
+// A denial at any step skips to the audit append and becomes a tool result
+// with isError set and the reason, so the model can adapt. If the audit
+// append fails, the call's result is withheld and the call refused: nothing
+// happens that the log does not show (fail closed).
+package governance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/policy"
+	"github.com/agentmesh/agentmesh/pkg/redact"
+	"github.com/agentmesh/agentmesh/pkg/tools"
+	"github.com/agentmesh/agentmesh/pkg/trust"
+)
+
+// Credentials supplies the current credential; *identity.Rotator is one.
+type Credentials interface {
+	Current() (*identity.Credential, error)
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	Agent       string // the server's DID
+	Credentials Credentials
+	Policy      *policy.Engine
+	// Redactor scans outputs (RedactOutputs) and params before they are
+	// logged (RedactParams). Nil disables both, except that a redact rule
+	// still withholds outputs it cannot have redacted (fail closed).
+	Redactor      *redact.Redactor
+	RedactOutputs bool
+	RedactParams  bool
+	Log           *auditlog.Log
+	Trust         *trust.Store
+	// KeepWhenRevoked lists tools still allowed while trust is revoked.
+	KeepWhenRevoked []string
+	Shadow          bool
+	MaxOutputBytes  int
+	MaxParamBytes   int
+	// Console receives one line per call (stderr in serve); nil for none.
+	Console Console
+	Now     func() time.Time
+}
+
+// Pipeline governs calls.
+type Pipeline struct {
+	opts Options
+}
+
+// New returns a pipeline.
+func New(opts Options) *Pipeline {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxOutputBytes <= 0 {
+		opts.MaxOutputBytes = 1 << 20
+	}
+	if opts.MaxParamBytes <= 0 {
+		opts.MaxParamBytes = audit.DefaultParamsCap
+	}
+	return &Pipeline{opts: opts}
+}
+
+// Call is one tool call as the pipeline sees it.
+type Call struct {
+	// Tool is the name the client used.
+	Tool   string
+	Args   map[string]any
+	Client string
+	// Access says what the call touches (tools.Tool.Access for built-in
+	// tools); nil means the tool is unknown.
+	Access func(args map[string]any) (tools.Access, error)
+	// Proxy fields (DESIGN.md, policy environment).
+	Upstream, UpstreamTool, Method, URI string
+}
+
+// Next runs the tool itself.
+type Next func(ctx context.Context) (*mcp.CallToolResult, error)
+
+// outcome is what the pipeline decided, on its way to the audit log.
+type outcome struct {
+	result  audit.Result
+	reason  string
+	rules   []string
+	event   trust.Event
+	enforce *bool
+	access  string
+}
+
+// Run governs one call. The returned result is what the client sees; the
+// error is non-nil only when the call must become a JSON-RPC error (never
+// for policy denials, which are tool results with isError).
+func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolResult, error) {
+	start := p.opts.Now()
+	o, res := p.decide(ctx, c, next)
+	entry := p.entry(ctx, c, start, o)
+	// The entry is written even if the client went away meanwhile: the
+	// tool may already have acted.
+	logged, err := p.opts.Log.Append(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
+	if err != nil {
+		// Fail closed: the log does not show this call, so its result is
+		// not returned.
+		p.console(c, o, audit.Entry{}, fmt.Errorf("audit append failed: %w", err))
+		return mcp.NewToolResultError(fmt.Sprintf("agentmesh: call refused: the audit log could not record it (%v)", err)), nil
+	}
+	p.console(c, o, logged, nil)
+	return res, nil
+}
+
+// decide runs every step before the audit append and returns the outcome
+// and the result for the client.
+func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp.CallToolResult) {
+	deny := func(o outcome) (outcome, *mcp.CallToolResult) {
+		return o, mcp.NewToolResultError(o.reason)
+	}
+	if c.Access == nil {
+		return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown tool %q", c.Tool), rules: []string{"builtin:unknown-tool"}, event: trust.Event{Kind: trust.Neutral}})
+	}
+	// Trust: revocation latches until an operator resets it.
+	st, err := p.opts.Trust.Get(ctx, p.opts.Agent)
+	if err != nil {
+		return deny(outcome{result: audit.ResultError, reason: "trust state unavailable: " + err.Error(), rules: []string{"builtin:trust"}, event: trust.Event{Kind: trust.Neutral}})
+	}
+	if st.Revoked && !slices.Contains(p.opts.KeepWhenRevoked, c.Tool) {
+		return deny(outcome{result: audit.ResultBlocked, rules: []string{"builtin:trust-revoked"}, event: trust.Event{Kind: trust.Neutral},
+			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset --reason ...`", st.Score, p.opts.Trust.Model.RevokeBelow)})
+	}
+	// Credential and scope.
+	cred, err := p.opts.Credentials.Current()
+	if err != nil {
+		return deny(outcome{result: audit.ResultBlocked, reason: "no valid credential: " + err.Error(), rules: []string{"builtin:credential"}, event: trust.Event{Kind: trust.CredentialFailure}})
+	}
+	acc, err := c.Access(c.Args)
+	if err != nil {
+		return deny(refusalOutcome(err))
+	}
+	now := p.opts.Now()
+	if !cred.Scopes.Allows(now, acc.Kind, acc.Target, acc.Action) {
+		return deny(outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:scope"}, event: trust.Event{Kind: trust.PolicyBlock, Severity: "medium"},
+			reason: fmt.Sprintf("credential %s does not grant %s (granted: %s)", short(cred.Claims.ID), acc, grants(cred))})
+	}
+	// Pre-call policy.
+	pc := &policy.Call{Tool: c.Tool, Params: c.Args, Agent: p.opts.Agent, TrustScore: st.Score, Client: c.Client,
+		Upstream: c.Upstream, UpstreamTool: c.UpstreamTool, Method: c.Method, URI: c.URI}
+	pre := p.opts.Policy.PreCall(ctx, pc)
+	if !pre.Proceeds() {
+		o := policyOutcome(pre, now)
+		o.access = acc.String()
+		return deny(o)
+	}
+	// The tool.
+	res, err := next(ctx)
+	if err != nil {
+		var ref *tools.Refusal
+		if errors.As(err, &ref) {
+			o := refusalOutcome(err)
+			o.access = acc.String()
+			return deny(o)
+		}
+		return deny(outcome{result: audit.ResultError, access: acc.String(), reason: fmt.Sprintf("%s failed: %v", c.Tool, err), event: trust.Event{Kind: trust.Neutral}})
+	}
+	if res == nil {
+		res = mcp.NewToolResultText("")
+	}
+	return p.afterCall(ctx, c, pc, pre, res, acc)
+}
+
+// afterCall applies the output size cap, the post-call policy and redaction.
+func (p *Pipeline) afterCall(ctx context.Context, c Call, pc *policy.Call, pre policy.Decision, res *mcp.CallToolResult, acc tools.Access) (outcome, *mcp.CallToolResult) {
+	o := outcome{result: audit.ResultAllowed, access: acc.String(), event: trust.Event{Kind: trust.Allowed}, rules: pre.Rules(), reason: matchedReason(pre)}
+	if !pre.Enforced {
+		o.enforce = ptr(false)
+	}
+	if res.IsError {
+		o.result, o.event = audit.ResultError, trust.Event{Kind: trust.Neutral}
+		o.reason = "the tool reported an error"
+	}
+	text, size := outputText(res)
+	if size > p.opts.MaxOutputBytes {
+		o = outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:output-size"}, event: trust.Event{Kind: trust.Neutral},
+			reason: fmt.Sprintf("the output of %s is %d bytes, over the %d-byte limit", c.Tool, size, p.opts.MaxOutputBytes)}
+		return o, mcp.NewToolResultError(o.reason)
+	}
+	post := p.opts.Policy.PostCall(ctx, pc, text)
+	o.rules = append(o.rules, post.Rules()...)
+	if !post.Enforced {
+		o.enforce = ptr(false)
+	}
+	if !post.Proceeds() && post.Action != policy.Redact {
+		po := policyOutcome(post, p.opts.Now())
+		po.rules, po.access = o.rules, o.access
+		return po, mcp.NewToolResultError(po.reason)
+	}
+	mandatory := post.RedactionRequired() || pre.RedactionRequired()
+	if !p.opts.RedactOutputs && !mandatory {
+		return o, res
+	}
+	redacted, found, err := p.redactResult(ctx, res)
+	switch {
+	case err != nil:
+		o.result, o.event = audit.ResultRedacted, trust.Event{Kind: trust.Redacted}
+		o.reason = "output withheld: it could not be scanned for secrets (" + err.Error() + ")"
+		return o, mcp.NewToolResultError(o.reason)
+	case mandatory && len(found) == 0:
+		// A redact rule matched but the detectors found nothing to remove:
+		// sensitive text is never passed through, so withhold it all.
+		o.result, o.event = audit.ResultRedacted, trust.Event{Kind: trust.Redacted}
+		o.reason = redactMessage(post, pre) + " (output withheld)"
+		return o, mcp.NewToolResultText("[WITHHELD: " + o.reason + "]")
+	case len(found) > 0:
+		o.result, o.event = audit.ResultRedacted, trust.Event{Kind: trust.Redacted}
+		o.reason = fmt.Sprintf("%s: %s", redactMessage(post, pre), strings.Join(found, ", "))
+		return o, redacted
+	}
+	return o, res
+}
+
+func redactMessage(ds ...policy.Decision) string {
+	for _, d := range ds {
+		if d.Action == policy.Redact {
+			for _, m := range d.Matched {
+				if m.Action == policy.Redact && m.Message != "" {
+					return m.Message
+				}
+			}
+		}
+	}
+	return "sensitive data redacted"
+}
+
+func matchedReason(d policy.Decision) string {
+	if len(d.Matched) == 0 {
+		return ""
+	}
+	return d.Reason
+}
+
+// policyOutcome turns a refusing decision into an outcome and the trust
+// event it costs: a rate limit once per window, otherwise a block by the
+// highest severity among the refusing rules.
+func policyOutcome(d policy.Decision, now time.Time) outcome {
+	o := outcome{result: audit.ResultBlocked, reason: d.Reason, rules: d.Rules()}
+	o.event = trust.Event{Kind: trust.PolicyBlock, Severity: maxSeverity(d)}
+	for _, m := range d.Matched {
+		if m.Limit != "" && m.Action == d.Action {
+			o.event = trust.Event{Kind: trust.RateLimited, Once: m.Rule, Until: now.Add(limitWindow(m.Limit))}
+			break
+		}
+	}
+	if d.Error != "" {
+		o.event = trust.Event{Kind: trust.Neutral} // our policy failed, not the agent
+	}
+	return o
+}
+
+func maxSeverity(d policy.Decision) string {
+	rank := map[string]int{"": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+	best := ""
+	for _, m := range d.Matched {
+		if m.Action == d.Action && rank[string(m.Severity)] > rank[best] {
+			best = string(m.Severity)
+		}
+	}
+	return best
+}
+
+// limitWindow is the window length of "N/unit".
+func limitWindow(limit string) time.Duration {
+	_, unit, _ := strings.Cut(limit, "/")
+	switch unit {
+	case "second":
+		return time.Second
+	case "minute":
+		return time.Minute
+	case "day":
+		return 24 * time.Hour
+	}
+	return time.Hour
+}
+
+// refusalOutcome records a tool guard's refusal as blocked with rule
+// builtin:<check>; malformed arguments are the caller's error, not a
+// violation.
+func refusalOutcome(err error) outcome {
+	var ref *tools.Refusal
+	if !errors.As(err, &ref) {
+		return outcome{result: audit.ResultError, reason: err.Error(), event: trust.Event{Kind: trust.Neutral}}
+	}
+	if ref.Check == "arguments" {
+		return outcome{result: audit.ResultError, reason: ref.Reason, rules: []string{"builtin:arguments"}, event: trust.Event{Kind: trust.Neutral}}
+	}
+	return outcome{result: audit.ResultBlocked, reason: ref.Reason, rules: []string{"builtin:" + ref.Check}, event: trust.Event{Kind: trust.GuardRefusal}}
+}
+
+// entry builds the audit entry of a call; params are redacted and capped
+// before they are stored.
+func (p *Pipeline) entry(ctx context.Context, c Call, start time.Time, o outcome) audit.Entry {
+	e := audit.Entry{
+		Timestamp: start, Agent: p.opts.Agent, Action: audit.ActionToolInvocation, Tool: c.Tool,
+		Result: o.result, Reason: o.reason, Rules: o.rules, Client: c.Client, Upstream: c.Upstream, Enforced: o.enforce,
+		DurationUS: p.opts.Now().Sub(start).Microseconds(),
+	}
+	e.Params, e.ParamsDigest = p.params(ctx, c.Args)
+	if o.access != "" {
+		e.Details, _ = json.Marshal(map[string]string{"access": o.access})
+	}
+	return e
+}
+
+func (p *Pipeline) params(ctx context.Context, args map[string]any) (json.RawMessage, *audit.ParamsDigest) {
+	var v any = args
+	if args == nil {
+		v = map[string]any{}
+	}
+	if p.opts.RedactParams && p.opts.Redactor != nil {
+		red, _, err := p.opts.Redactor.RedactValue(ctx, v)
+		if err != nil {
+			// Never store what could not be scanned.
+			return json.RawMessage(`{"withheld":"params could not be scanned for secrets"}`), nil
+		}
+		v = red
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(`{"withheld":"params are not JSON"}`), nil
+	}
+	capped, digest, err := audit.CapParams(raw, p.opts.MaxParamBytes)
+	if err != nil {
+		return json.RawMessage(`{"withheld":"params could not be encoded"}`), nil
+	}
+	return capped, digest
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func grants(c *identity.Credential) string {
+	var parts []string
+	for _, g := range c.Claims.Scopes {
+		parts = append(parts, fmt.Sprintf("%s [%s]", strings.Join(g.Resources, " "), strings.Join(g.Actions, ",")))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, "; ")
+}

@@ -103,6 +103,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newVersionCmd(g),
 		newInitCmd(g),
 		newServeCmd(g),
+		newSandboxCmd(),
 		newDemoCmd(g),
 		newIdentityCmd(g),
 		newAuditCmd(g),

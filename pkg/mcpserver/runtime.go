@@ -1,0 +1,235 @@
+// Package mcpserver assembles the governed agentmesh MCP server from the
+// configuration: identity and credentials, policy, redaction, audit log,
+// trust, the built-in tools, and the mcp-go server whose every tool call
+// passes through pkg/governance. `agentmesh serve` and `agentmesh demo` run
+// it; it owns nothing the packages it wires do not.
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/governance"
+	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/policy"
+	"github.com/agentmesh/agentmesh/pkg/redact"
+	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/tools"
+	"github.com/agentmesh/agentmesh/pkg/trust"
+)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	// Stderr receives the console view and warnings.
+	Stderr io.Writer
+	// Quiet turns the per-call console lines off; LogJSON makes them JSON.
+	Quiet, LogJSON bool
+	// Version is reported to clients in initialize.
+	Version string
+	// SandboxExe and SandboxArgs start the code_execute child process
+	// (agentmesh re-executing itself through a hidden subcommand).
+	SandboxExe  string
+	SandboxArgs []string
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+// Runtime is a running server's parts.
+type Runtime struct {
+	Cfg      *config.Config
+	Dir      *state.Dir
+	ID       *identity.Identity
+	DB       *state.DB
+	Log      *auditlog.Log
+	Trust    *trust.Store
+	Rotator  *identity.Rotator
+	Policy   *policy.Engine
+	Pipeline *governance.Pipeline
+	MCP      *server.MCPServer
+	Tools    []tools.Tool
+
+	opts    Options
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	warnMu  sync.Mutex
+	closeMu sync.Once
+	policy  *policyWatch
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// Open builds the server. It creates the state directory and an identity on
+// first start (zero-config), opens the audit log, loads the policies, and
+// starts credential rotation and policy watching in the background.
+func Open(ctx context.Context, cfg *config.Config, opts Options) (*Runtime, error) {
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
+	}
+	rt := &Runtime{Cfg: cfg, opts: opts}
+	if err := rt.open(ctx); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *Runtime) warnf(format string, args ...any) {
+	rt.warnMu.Lock()
+	defer rt.warnMu.Unlock()
+	fmt.Fprintf(rt.opts.Stderr, "agentmesh: warning: "+format+"\n", args...)
+}
+
+func (rt *Runtime) open(ctx context.Context) error {
+	cfg := rt.Cfg
+	d, err := state.Create(cfg.Source.StateDir)
+	if err != nil {
+		return err
+	}
+	rt.Dir = d
+	created, err := rt.ensureIdentity()
+	if err != nil {
+		return err
+	}
+	if rt.DB, err = d.OpenDB(ctx, cfg.Audit.Synchronous); err != nil {
+		return err
+	}
+	logOpts := auditlog.Options{Now: rt.opts.Now, OnWitnessError: func(err error) { rt.warnf("%v", err) }}
+	if cfg.Audit.Witness && cfg.Source.UserConfigDir != "" {
+		logOpts.WitnessDir = auditlog.WitnessDir(cfg.Source.UserConfigDir)
+	}
+	if rt.Log, err = auditlog.Open(ctx, rt.DB, rt.ID, logOpts); err != nil {
+		return err
+	}
+	if created {
+		cur := rt.ID.Doc.Current()
+		if _, err := rt.Log.Append(ctx, audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionIdentityCreated,
+			Details: jsonDetails(map[string]any{"did": rt.ID.DID(), "did_key": cur.DIDKey, "fingerprint": cur.Fingerprint, "sponsor": rt.ID.Doc.Sponsor, "by": "serve (first start)"})}, nil); err != nil {
+			return err
+		}
+	}
+	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now}
+	if err := rt.openCredentials(); err != nil {
+		return err
+	}
+	redactor := redact.New(redact.Options{Timeout: cfg.Redaction.Timeout.D(), DisableGitleaks: !cfg.Redaction.Gitleaks, DisablePII: !cfg.Redaction.PII})
+	if err := rt.openPolicy(ctx, redactor); err != nil {
+		return err
+	}
+	if err := rt.buildTools(); err != nil {
+		return err
+	}
+	var console governance.Console
+	if !rt.opts.Quiet {
+		console = &governance.TextConsole{W: rt.opts.Stderr, JSON: rt.opts.LogJSON}
+	}
+	var red *redact.Redactor
+	if cfg.Redaction.Enabled {
+		red = redactor
+	}
+	rt.Pipeline = governance.New(governance.Options{
+		Agent: rt.ID.DID(), Credentials: rt.Rotator, Policy: rt.Policy,
+		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
+		Log: rt.Log, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
+		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
+	})
+	rt.buildServer()
+
+	bg, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	rt.wg.Add(2)
+	go func() {
+		defer rt.wg.Done()
+		rt.Rotator.Run(bg, func(err error) { rt.warnf("credential renewal failed (calls are refused until it succeeds): %v", err) })
+	}()
+	go func() {
+		defer rt.wg.Done()
+		rt.policy.watch(bg)
+	}()
+	return nil
+}
+
+// ensureIdentity loads the identity, creating one on first start. Several
+// processes may start at once (Claude Desktop may launch more than one
+// serve): the identity key is created with O_EXCL, and the losers load the
+// winner's identity.
+func (rt *Runtime) ensureIdentity() (created bool, err error) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		rt.ID, err = identity.Load(rt.Dir)
+		if err == nil {
+			return created, nil
+		}
+		if !errors.Is(err, identity.ErrNoIdentity) && !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+			return false, err
+		}
+		if _, statErr := os.Stat(rt.Dir.Join(state.IdentityKey)); statErr != nil {
+			rt.ID, err = identity.Create(rt.Dir, identity.CreateOptions{Name: rt.Cfg.Agent.Name, Sponsor: rt.Cfg.Agent.Sponsor, Now: rt.opts.now()})
+			if err == nil {
+				if rt.Cfg.Agent.Sponsor == config.PlaceholderSponsor {
+					rt.warnf("created identity %s with a placeholder sponsor; set agent.sponsor in agentmesh.yaml or run `agentmesh identity create --force --sponsor EMAIL`", rt.ID.DID())
+				}
+				return true, nil
+			}
+			if !errors.Is(err, identity.ErrExists) {
+				return false, err
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // another process is writing it
+	}
+}
+
+func (rt *Runtime) openCredentials() error {
+	v, err := Verifier(rt.Cfg, &rt.ID.Doc)
+	if err != nil {
+		return err
+	}
+	rt.Rotator = &identity.Rotator{
+		Dir: rt.Dir, Issuer: Issuer(rt.Cfg, rt.ID), Verifier: v, RotateAt: rt.Cfg.Identity.RotateAt, Now: rt.opts.Now,
+		OnIssue: func(c *identity.Credential) error {
+			_, err := rt.Log.Append(context.Background(), audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionCredentialIssued,
+				Details: jsonDetails(map[string]any{"jti": c.Claims.ID, "exp": c.Claims.ExpiresAt().Format(time.RFC3339), "aud": c.Claims.Audience, "scopes": c.Claims.Scopes})}, nil)
+			return err
+		},
+	}
+	if _, err := rt.Rotator.Current(); err != nil {
+		rt.warnf("no valid credential yet (calls are refused until one is issued): %v", err)
+	}
+	return nil
+}
+
+// Close stops background work and closes the log (flushing the witness) and
+// the database.
+func (rt *Runtime) Close() error {
+	rt.closeMu.Do(func() {
+		if rt.cancel != nil {
+			rt.cancel()
+			rt.wg.Wait()
+		}
+		if rt.Log != nil {
+			rt.Log.Close()
+		}
+		if rt.DB != nil {
+			rt.DB.Close()
+		}
+	})
+	return nil
+}
+
+// SampleDataDir is where zero-config sample data lives.
+func SampleDataDir(cfg *config.Config) string { return filepath.Join(cfg.Source.StateDir, "data") }

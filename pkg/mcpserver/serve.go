@@ -1,0 +1,157 @@
+package mcpserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/agentmesh/agentmesh/pkg/governance"
+)
+
+const instructions = `This server is governed by agentmesh: every tool call is checked against a
+short-lived credential's scopes, policies and the server's trust score, and
+is recorded in a tamper-evident audit log. A refused call returns isError
+with the reason; adapt the request rather than retrying it unchanged.`
+
+func (rt *Runtime) buildServer() {
+	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithInstructions(instructions), server.WithRecovery()}
+	opts = append(opts, rt.Pipeline.ServerOptions(governance.BuiltinResolver(rt.Tools...))...)
+	version := rt.opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	s := server.NewMCPServer("agentmesh", version, opts...)
+	for _, t := range rt.Tools {
+		s.AddTool(t.Definition(), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return t.Call(ctx, req.GetArguments())
+		})
+	}
+	rt.MCP = s
+}
+
+// MaxMessageBytes bounds one JSON-RPC message on stdio; a longer line is
+// discarded (the client gets a parse error) instead of growing memory.
+const MaxMessageBytes = 16 << 20
+
+// ServeStdio serves JSON-RPC on in/out until in closes or ctx ends. Only
+// JSON-RPC is written to out.
+func (rt *Runtime) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	s := server.NewStdioServer(rt.MCP)
+	s.SetErrorLogger(newLogger(rt.opts.Stderr))
+	err := s.Listen(ctx, &lineLimiter{r: bufio.NewReaderSize(in, 64<<10), max: MaxMessageBytes}, out)
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// HTTPOptions configure `serve --http`.
+type HTTPOptions struct {
+	Addr string
+	// AllowNonLoopback permits a non-loopback listen address (there is no
+	// authentication yet).
+	AllowNonLoopback bool
+	// Ready is called with the bound address once listening.
+	Ready func(addr string)
+}
+
+// ServeHTTP serves streamable HTTP at /mcp until ctx ends. mcp-go's
+// DNS-rebinding protection stays on.
+func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
+	host, _, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return fmt.Errorf("--http %q: want HOST:PORT such as 127.0.0.1:8080", o.Addr)
+	}
+	if !isLoopback(host) {
+		if !o.AllowNonLoopback {
+			return fmt.Errorf("--http %s is not a loopback address: agentmesh has no client authentication yet; pass --allow-non-loopback to bind it anyway", o.Addr)
+		}
+		rt.warnf("serving on non-loopback %s without client authentication: anyone who can reach it can call tools (governed, but unauthenticated)", o.Addr)
+	}
+	h := server.NewStreamableHTTPServer(rt.MCP, server.WithEndpointPath("/mcp"))
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", h)
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// lineLimiter passes lines through and replaces any line longer than max
+// with "oversized-message\n", which the JSON-RPC layer answers with a parse
+// error, so one huge message neither exhausts memory nor stops the server.
+type lineLimiter struct {
+	r       *bufio.Reader
+	max     int
+	pending []byte
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	if len(l.pending) == 0 {
+		line, err := l.readLine()
+		if len(line) == 0 && err != nil {
+			return 0, err
+		}
+		l.pending = line
+	}
+	n := copy(p, l.pending)
+	l.pending = l.pending[n:]
+	return n, nil
+}
+
+func (l *lineLimiter) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if len(line)+len(chunk) > l.max {
+			// Discard the rest of this line.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = l.r.ReadSlice('\n')
+			}
+			return []byte("oversized-message\n"), nilIfFull(err)
+		}
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return line, err
+	}
+}
+
+func nilIfFull(err error) error {
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil
+	}
+	return err
+}

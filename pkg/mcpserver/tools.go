@@ -1,0 +1,68 @@
+package mcpserver
+
+import (
+	"fmt"
+
+	"github.com/agentmesh/agentmesh/pkg/tools/api"
+	"github.com/agentmesh/agentmesh/pkg/tools/code"
+	"github.com/agentmesh/agentmesh/pkg/tools/database"
+	"github.com/agentmesh/agentmesh/pkg/tools/filesystem"
+	"github.com/agentmesh/agentmesh/pkg/tools/sampledata"
+)
+
+// buildTools constructs the enabled built-in tools from the configuration.
+// The zero-config sample data (files and users.db under the state
+// directory) is written first when the configuration mounts it.
+func (rt *Runtime) buildTools() error {
+	cfg := rt.Cfg
+	sample := cfg.ResolvePath("${state_dir}/data")
+	usesSample := false
+	for _, r := range cfg.Tools.Filesystem.Roots {
+		usesSample = usesSample || cfg.ResolvePath(r.Path) == sample
+	}
+	for _, d := range cfg.Tools.Database.Databases {
+		usesSample = usesSample || cfg.ResolvePath(d.Path) == sample+"/users.db"
+	}
+	if usesSample {
+		if err := sampledata.Ensure(sample); err != nil {
+			return fmt.Errorf("writing the sample data: %w", err)
+		}
+	}
+	if cfg.Tools.Filesystem.Enabled && len(cfg.Tools.Filesystem.Roots) > 0 {
+		fs, err := filesystem.New(filesystem.FromConfig(cfg))
+		if err != nil {
+			return fmt.Errorf("tools.filesystem: %w", err)
+		}
+		rt.Tools = append(rt.Tools, fs.Tools()...)
+	}
+	if c := cfg.Tools.Database; c.Enabled && len(c.Databases) > 0 {
+		db, err := database.New(database.FromConfig(cfg))
+		if err != nil {
+			return fmt.Errorf("tools.database: %w", err)
+		}
+		rt.Tools = append(rt.Tools, db)
+	}
+	if c := cfg.Tools.API; c.Enabled && len(c.Endpoints) > 0 {
+		o := api.Options{Timeout: c.Timeout.D(), MaxResponseBytes: c.MaxResponseBytes, MaxRedirects: c.MaxRedirects}
+		for _, e := range c.Endpoints {
+			o.Endpoints = append(o.Endpoints, api.Endpoint{URL: e.URL, Methods: e.Methods, AllowPrivate: e.AllowPrivate})
+		}
+		t, err := api.New(o)
+		if err != nil {
+			return fmt.Errorf("tools.api: %w", err)
+		}
+		rt.Tools = append(rt.Tools, t)
+	}
+	if c := cfg.Tools.Code; c.Enabled {
+		t, err := code.New(code.Options{
+			Languages: c.Languages, MaxMemoryMB: c.MaxMemoryMB, CPUSeconds: c.CPUSeconds, Timeout: c.Timeout.D(),
+			MaxSteps: c.MaxSteps, MaxOutputBytes: c.MaxOutputBytes, MaxOpenFiles: c.MaxOpenFiles,
+			Exe: rt.opts.SandboxExe, Args: rt.opts.SandboxArgs,
+		})
+		if err != nil {
+			return fmt.Errorf("tools.code: %w", err)
+		}
+		rt.Tools = append(rt.Tools, t)
+	}
+	return nil
+}

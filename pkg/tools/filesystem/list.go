@@ -1,0 +1,138 @@
+package filesystem
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/agentmesh/agentmesh/pkg/scope"
+	"github.com/agentmesh/agentmesh/pkg/tools"
+)
+
+// listTool is filesystem_list.
+type listTool struct{ fs *FS }
+
+// Listing is the structured result of filesystem_list.
+type Listing struct {
+	// Path is the virtual path listed.
+	Path    string  `json:"path"`
+	Entries []Entry `json:"entries"`
+	// Truncated is set when the directory has more than MaxListEntries.
+	Truncated bool `json:"truncated"`
+}
+
+// Entry is one directory entry.
+type Entry struct {
+	Name string `json:"name"`
+	// Type is "file", "directory", "symlink" or "other".
+	Type string `json:"type"`
+	// Size is the size in bytes of a file (0 for other types).
+	Size int64 `json:"size"`
+	// Blocked is set when the entry matches a blocked glob: it is listed
+	// so that the model knows why a read fails, but cannot be read.
+	Blocked bool `json:"blocked,omitempty"`
+}
+
+func (t *listTool) Definition() mcp.Tool {
+	return mcp.NewTool(ListToolName,
+		mcp.WithDescription("List a directory by its virtual path (for example /data): each entry's name, type "+
+			"(file, directory, symlink, other) and size. Entries matching a blocked pattern are marked blocked."),
+		mcp.WithString("path", mcp.Required(), mcp.Description("Virtual path of the directory, such as /data")),
+		mcp.WithOutputSchema[Listing](),
+		mcp.WithReadOnlyHintAnnotation(true),
+		mcp.WithDestructiveHintAnnotation(false),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(false),
+	)
+}
+
+func (t *listTool) Access(args map[string]any) (tools.Access, error) {
+	tg, err := t.fs.parse(args, "path")
+	if err != nil {
+		return tools.Access{}, err
+	}
+	return tools.Access{Kind: scope.Filesystem, Target: tg.virtual, Action: scope.List}, nil
+}
+
+func (t *listTool) Call(ctx context.Context, args map[string]any) (*mcp.CallToolResult, error) {
+	tg, err := t.fs.parse(args, "path")
+	if err != nil {
+		return nil, err
+	}
+	l, err := t.fs.list(tg)
+	if err != nil {
+		return nil, err
+	}
+	text, err := json.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	return mcp.NewToolResultStructured(l, string(text)), nil
+}
+
+func (f *FS) list(tg target) (*Listing, error) {
+	// O_DIRECTORY: a FIFO or device at this path fails to open instead of
+	// blocking or being read.
+	dir, err := tg.mount.root.OpenFile(tg.rel, os.O_RDONLY|openDirFlags, 0)
+	if err != nil {
+		return nil, describe("list", tg.virtual, err)
+	}
+	defer dir.Close()
+	fi, err := dir.Stat()
+	if err != nil {
+		return nil, describe("list", tg.virtual, err)
+	}
+	if !fi.IsDir() {
+		return nil, errors.New(tg.virtual + " is not a directory: use " + ReadToolName)
+	}
+	real, err := f.resolved(tg, dir, fi)
+	if err != nil {
+		return nil, err
+	}
+	if real != tg.virtual {
+		if err := f.checkGlobs(real); err != nil {
+			return nil, tools.Refuse("blocked-glob", "%s is a link to a blocked path: %s", tg.virtual, err.Error())
+		}
+	}
+	// Entries opened through a root are stat'ed relative to the directory
+	// descriptor (fstatat), never by a path string.
+	des, err := dir.ReadDir(MaxListEntries + 1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, describe("list", tg.virtual, err)
+	}
+	l := &Listing{Path: tg.virtual, Entries: make([]Entry, 0, len(des))}
+	if len(des) > MaxListEntries {
+		des, l.Truncated = des[:MaxListEntries], true
+	}
+	for _, de := range des {
+		e := Entry{Name: de.Name(), Type: entryType(de.Type())}
+		if e.Type == "file" {
+			if info, err := de.Info(); err == nil {
+				e.Size = info.Size()
+			}
+		}
+		e.Blocked = f.blocked(joinVirtual(real, de.Name())) || f.blocked(joinVirtual(tg.virtual, de.Name()))
+		l.Entries = append(l.Entries, e)
+	}
+	sort.Slice(l.Entries, func(i, j int) bool { return l.Entries[i].Name < l.Entries[j].Name })
+	return l, nil
+}
+
+func entryType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "file"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	default:
+		return "other"
+	}
+}

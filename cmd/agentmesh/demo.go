@@ -38,7 +38,7 @@ Exit status 1 if any decision differs from the expected one.`,
 			} else {
 				defer os.RemoveAll(dir)
 			}
-			exe, err := os.Executable()
+			exe, err := selfExe()
 			if err != nil {
 				return err
 			}

@@ -65,7 +65,7 @@ func serveRun(g *globals, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
+	exe, err := selfExe()
 	if err != nil {
 		return fmt.Errorf("serve: finding the agentmesh executable (for the code sandbox): %w", err)
 	}

@@ -47,6 +47,7 @@ func TestScripts(t *testing.T) {
 			"audit-append": cmdAuditAppend,
 			"audit-tamper": cmdAuditTamper,
 			"trust-event":  cmdTrustEvent,
+			"mcp-script":   cmdMCPScript,
 		},
 	})
 }

@@ -60,6 +60,7 @@ type Runtime struct {
 	Tools    []tools.Tool
 
 	opts    Options
+	closers []func() error
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	warnMu  sync.Mutex
@@ -220,6 +221,9 @@ func (rt *Runtime) Close() error {
 		if rt.cancel != nil {
 			rt.cancel()
 			rt.wg.Wait()
+		}
+		for _, c := range rt.closers {
+			c()
 		}
 		if rt.Log != nil {
 			rt.Log.Close()

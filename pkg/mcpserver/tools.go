@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/agentmesh/agentmesh/pkg/tools/api"
 	"github.com/agentmesh/agentmesh/pkg/tools/code"
@@ -21,7 +22,7 @@ func (rt *Runtime) buildTools() error {
 		usesSample = usesSample || cfg.ResolvePath(r.Path) == sample
 	}
 	for _, d := range cfg.Tools.Database.Databases {
-		usesSample = usesSample || cfg.ResolvePath(d.Path) == sample+"/users.db"
+		usesSample = usesSample || cfg.ResolvePath(d.Path) == filepath.Join(sample, "users.db")
 	}
 	if usesSample {
 		if err := sampledata.Ensure(sample); err != nil {
@@ -34,6 +35,7 @@ func (rt *Runtime) buildTools() error {
 			return fmt.Errorf("tools.filesystem: %w", err)
 		}
 		rt.Tools = append(rt.Tools, fs.Tools()...)
+		rt.closers = append(rt.closers, fs.Close)
 	}
 	if c := cfg.Tools.Database; c.Enabled && len(c.Databases) > 0 {
 		db, err := database.New(database.FromConfig(cfg))
@@ -41,6 +43,7 @@ func (rt *Runtime) buildTools() error {
 			return fmt.Errorf("tools.database: %w", err)
 		}
 		rt.Tools = append(rt.Tools, db)
+		rt.closers = append(rt.closers, db.Close)
 	}
 	if c := cfg.Tools.API; c.Enabled && len(c.Endpoints) > 0 {
 		o := api.Options{Timeout: c.Timeout.D(), MaxResponseBytes: c.MaxResponseBytes, MaxRedirects: c.MaxRedirects}

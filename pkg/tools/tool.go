@@ -44,10 +44,11 @@ func (a Access) String() string { return fmt.Sprintf("%s %s:%s", a.Action, a.Kin
 // Refusal is a tool's own guard saying no. The pipeline records it as
 // result "blocked" with rule "builtin:<Check>".
 type Refusal struct {
-	// Check names the guard: "path", "root", "hardlink", "blocked-glob",
-	// "size", "read-only", "ssrf", "endpoint", "method", "redirect",
-	// "sandbox-memory", "sandbox-cpu", "sandbox-steps", "sandbox-timeout",
-	// "sandbox-output", "arguments", ...
+	// Check names the guard: "path", "root", "symlink", "hardlink",
+	// "blocked-glob", "special-file", "size", "binary", "read-only",
+	// "statement", "timeout", "database", "ssrf", "endpoint", "method",
+	// "redirect", "response", "language", "sandbox-memory", "sandbox-cpu",
+	// "sandbox-steps", "sandbox-timeout", "sandbox-output", "arguments".
 	Check string
 	// Reason is a sentence for the model and the audit log.
 	Reason string

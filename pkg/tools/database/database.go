@@ -96,6 +96,8 @@ type Tool struct {
 	layers  layers
 }
 
+var _ tools.Tool = (*Tool)(nil)
+
 type database struct {
 	DB
 	pool *sql.DB

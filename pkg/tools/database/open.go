@@ -121,7 +121,7 @@ func pragmaValue(conn sqlite.ExecQuerierContext, name string) (string, error) {
 
 // installRecorder replaces the connection's authorizer with one of the same
 // policy that records its denials into rec.
-func installRecorder(ctx context.Context, conn *sql.Conn, readOnly bool, rec *recorder) error {
+func installRecorder(conn *sql.Conn, readOnly bool, rec *recorder) error {
 	return conn.Raw(func(dc any) error {
 		reg, ok := dc.(sqlite.AuthorizerRegisterer)
 		if !ok {

@@ -130,7 +130,7 @@ func (t *Tool) query(ctx context.Context, req request) (*Result, error) {
 	defer conn.Close()
 	rec := &recorder{}
 	if !t.layers.noAuthorizer {
-		if err := installRecorder(ctx, conn, req.db.ReadOnly, rec); err != nil {
+		if err := installRecorder(conn, req.db.ReadOnly, rec); err != nil {
 			return nil, t.failure(ctx, req, rec, err)
 		}
 	}

@@ -180,6 +180,12 @@ func openMount(r Root) (*mount, error) {
 	return m, nil
 }
 
+var (
+	_ tools.Tool = (*readTool)(nil)
+	_ tools.Tool = (*listTool)(nil)
+	_ tools.Tool = (*writeTool)(nil)
+)
+
 // Tools returns filesystem_read, filesystem_list and filesystem_write.
 func (f *FS) Tools() []tools.Tool {
 	return []tools.Tool{&readTool{f}, &listTool{f}, &writeTool{f}}

@@ -91,12 +91,12 @@ func (f *FS) list(tg target) (*Listing, error) {
 	if !fi.IsDir() {
 		return nil, errors.New(tg.virtual + " is not a directory: use " + ReadToolName)
 	}
-	real, err := f.resolved(tg, dir, fi)
+	landed, err := f.resolved(tg, dir, fi)
 	if err != nil {
 		return nil, err
 	}
-	if real != tg.virtual {
-		if err := f.checkGlobs(real); err != nil {
+	if landed != tg.virtual {
+		if err := f.checkGlobs(landed); err != nil {
 			return nil, tools.Refuse("blocked-glob", "%s is a link to a blocked path: %s", tg.virtual, err.Error())
 		}
 	}
@@ -117,7 +117,7 @@ func (f *FS) list(tg target) (*Listing, error) {
 				e.Size = info.Size()
 			}
 		}
-		e.Blocked = f.blocked(joinVirtual(real, de.Name())) || f.blocked(joinVirtual(tg.virtual, de.Name()))
+		e.Blocked = f.blocked(joinVirtual(landed, de.Name())) || f.blocked(joinVirtual(tg.virtual, de.Name()))
 		l.Entries = append(l.Entries, e)
 	}
 	sort.Slice(l.Entries, func(i, j int) bool { return l.Entries[i].Name < l.Entries[j].Name })

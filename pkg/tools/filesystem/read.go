@@ -92,12 +92,12 @@ func (f *FS) read(tg target, limit int64) ([]byte, int64, error) {
 	if err := f.checkRegular(tg.virtual, file, fi); err != nil {
 		return nil, 0, err
 	}
-	real, err := f.resolved(tg, file, fi)
+	landed, err := f.resolved(tg, file, fi)
 	if err != nil {
 		return nil, 0, err
 	}
-	if real != tg.virtual {
-		if err := f.checkGlobs(real); err != nil {
+	if landed != tg.virtual {
+		if err := f.checkGlobs(landed); err != nil {
 			return nil, 0, tools.Refuse("blocked-glob", "%s is a link to a blocked path: %s", tg.virtual, err.Error())
 		}
 	}

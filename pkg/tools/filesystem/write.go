@@ -114,8 +114,8 @@ func (f *FS) write(tg target, content string, createDirs bool) (*Written, error)
 	if err != nil {
 		return nil, err
 	}
-	if real := joinVirtual(realParent, base); real != tg.virtual {
-		if err := f.checkGlobs(real); err != nil {
+	if landed := joinVirtual(realParent, base); landed != tg.virtual {
+		if err := f.checkGlobs(landed); err != nil {
 			return nil, tools.Refuse("blocked-glob", "%s is inside a link to a blocked path: %s", tg.virtual, err.Error())
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 	"sync"
+
+	"github.com/agentmesh/agentmesh/pkg/pathglob"
 )
 
 // glob(pattern, path) compares "/"-separated components, with the pattern
@@ -82,77 +84,7 @@ func globMatch(pattern, target string) bool {
 	if strings.HasPrefix(target, "/") {
 		target = path.Clean(target)
 	}
-	return matchComponents(comps, target)
-}
-
-// matchComponents matches target's components against pat, where "**"
-// matches any run of components. It is the classic wildcard algorithm with
-// backtracking to the last "**" (O(len(pat)·components) at worst) and
-// walks target by byte offsets, allocating nothing.
-func matchComponents(pat []string, target string) bool {
-	end := len(target) + 1 // offset past the last component: exhausted
-	comp := func(t int) (string, int) {
-		rest := target[t:]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			return rest[:i], t + i + 1
-		}
-		return rest, end
-	}
-	p, t := 0, 0
-	starP, starT := -1, 0
-	for t < end {
-		if p < len(pat) && pat[p] == "**" {
-			starP, starT = p, t
-			p++
-			continue
-		}
-		if p < len(pat) {
-			c, next := comp(t)
-			if wildcardMatch(pat[p], c) {
-				p, t = p+1, next
-				continue
-			}
-		}
-		if starP < 0 {
-			return false
-		}
-		_, starT = comp(starT) // the last "**" takes one more component
-		p, t = starP+1, starT
-	}
-	for p < len(pat) && pat[p] == "**" {
-		p++
-	}
-	return p == len(pat)
-}
-
-// wildcardMatch matches one component against a pattern in which "*"
-// matches any run of characters.
-func wildcardMatch(pattern, name string) bool {
-	if !strings.Contains(pattern, "*") {
-		return pattern == name
-	}
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case p < len(pattern) && pattern[p] == name[n]:
-			p++
-			n++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
+	return pathglob.Match(comps, target)
 }
 
 func typeName(v any) string {

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/agentmesh/agentmesh/pkg/pathglob"
 )
 
 // Kind is the resource family a pattern applies to.
@@ -220,7 +222,7 @@ func (p pathPattern) match(target string) bool {
 		}
 		var comp string
 		comp, rest, _ = strings.Cut(rest, "/")
-		if !componentOK(comp) || !wildcardMatch(pc, comp) {
+		if !componentOK(comp) || !pathglob.Component(pc, comp) {
 			return false
 		}
 	}
@@ -242,35 +244,4 @@ func (p pathPattern) match(target string) bool {
 
 func componentOK(c string) bool {
 	return c != "" && c != "." && c != ".."
-}
-
-// wildcardMatch matches name against pattern where "*" matches any run of
-// characters (within one component: name never contains "/").
-func wildcardMatch(pattern, name string) bool {
-	if !strings.Contains(pattern, "*") {
-		return pattern == name
-	}
-	// Greedy matching with backtracking to the last star: linear in practice.
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && pattern[p] != '*' && pattern[p] == name[n]:
-			p++
-			n++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }

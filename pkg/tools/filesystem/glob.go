@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path"
 	"strings"
+
+	"github.com/agentmesh/agentmesh/pkg/pathglob"
 )
 
 // glob is a blocked-path pattern over virtual path components:
@@ -42,38 +44,11 @@ func parseGlob(p string) (glob, error) {
 	return glob{pattern: p, comps: comps}, nil
 }
 
-// match reports whether the clean virtual path vp matches. It is the
-// classic wildcard algorithm lifted from characters to components:
-// backtracking only to the most recent "**", so it runs in O(len(pattern) *
-// len(path)) at worst.
+// match reports whether the clean virtual path vp matches, comparing
+// components case-insensitively.
 func (g glob) match(vp string) bool {
-	name := splitVirtual(strings.ToLower(vp))
-	pat := g.comps
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pat) && pat[p] == "**":
-			star, mark = p, n
-			p++
-		case p < len(pat) && componentMatch(pat[p], name[n]):
-			p++
-			n++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
+	if vp == "/" {
+		return false
 	}
-	for p < len(pat) && pat[p] == "**" {
-		p++
-	}
-	return p == len(pat)
-}
-
-func componentMatch(pattern, name string) bool {
-	ok, err := path.Match(pattern, name)
-	return err == nil && ok
+	return pathglob.Match(g.comps, strings.ToLower(vp[1:]))
 }

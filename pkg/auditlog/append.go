@@ -96,6 +96,32 @@ func (l *Log) commitLoop() {
 	}
 }
 
+// stmts are the statements of one commit, prepared once per batch: with
+// modernc.org/sqlite, preparing dominates a small insert.
+type stmts struct {
+	savepoint, rollbackTo, release, insHash, insEntry *sql.Stmt
+}
+
+func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
+	var st stmts
+	for _, p := range []struct {
+		s **sql.Stmt
+		q string
+	}{
+		{&st.savepoint, `SAVEPOINT entry`},
+		{&st.rollbackTo, `ROLLBACK TO entry`},
+		{&st.release, `RELEASE entry`},
+		{&st.insHash, `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`},
+		{&st.insEntry, `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+	} {
+		var err error
+		if *p.s, err = tx.PrepareContext(ctx, p.q); err != nil {
+			return nil, err
+		}
+	}
+	return &st, nil
+}
+
 // commit writes a batch in one transaction: each entry under its own
 // savepoint (a failing hook drops only its entry), then one checkpoint.
 func (l *Log) commit(batch []*pending) {
@@ -108,9 +134,13 @@ func (l *Log) commit(batch []*pending) {
 			return fmt.Errorf("reading the log size: %w", err)
 		}
 		hr := hashReader{ctx: ctx, q: tx}
+		st, err := prepare(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("preparing the append: %w", err)
+		}
 		appended := 0
 		for i, p := range batch {
-			e, n, err := l.appendOne(ctx, tx, hr, size, p)
+			e, n, err := l.appendOne(ctx, tx, st, hr, size, p)
 			results[i] = result{entry: e, err: err}
 			if err == nil {
 				size += n
@@ -144,26 +174,26 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
+func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, st *stmts, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
 	if err := p.ctx.Err(); err != nil {
 		return audit.Entry{}, 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT entry`); err != nil {
+	if _, err := st.savepoint.ExecContext(ctx); err != nil {
 		return audit.Entry{}, 0, err
 	}
-	e, n, err := l.insertWithFollowUps(ctx, tx, hr, seq, p)
+	e, n, err := l.insertWithFollowUps(ctx, tx, st, hr, seq, p)
 	if err != nil {
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO entry`); rerr != nil {
+		if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
 			return audit.Entry{}, 0, errors.Join(err, rerr)
 		}
 	}
-	if _, rerr := tx.ExecContext(ctx, `RELEASE entry`); rerr != nil {
+	if _, rerr := st.release.ExecContext(ctx); rerr != nil {
 		return audit.Entry{}, 0, errors.Join(err, rerr)
 	}
 	return e, n, err
 }
 
-func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
+func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, st *stmts, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
 	e := p.entry
 	e.Seq = uint64(seq)
 	var followUps []audit.Entry
@@ -174,7 +204,7 @@ func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, hr hashReader
 		}
 		e.Seq = uint64(seq) // the hook may not move the entry
 	}
-	if err := l.insert(ctx, tx, hr, seq, e); err != nil {
+	if err := l.insert(ctx, st, hr, seq, e); err != nil {
 		return audit.Entry{}, 0, err
 	}
 	for i, f := range followUps {
@@ -182,14 +212,14 @@ func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, hr hashReader
 		if f.Timestamp.IsZero() {
 			f.Timestamp = e.Timestamp
 		}
-		if err := l.insert(ctx, tx, hr, int64(f.Seq), f); err != nil {
+		if err := l.insert(ctx, st, hr, int64(f.Seq), f); err != nil {
 			return audit.Entry{}, 0, err
 		}
 	}
 	return e, 1 + int64(len(followUps)), nil
 }
 
-func (l *Log) insert(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, e audit.Entry) error {
+func (l *Log) insert(ctx context.Context, st *stmts, hr hashReader, seq int64, e audit.Entry) error {
 	b, err := audit.Marshal(e)
 	if err != nil {
 		return err
@@ -200,12 +230,11 @@ func (l *Log) insert(ctx context.Context, tx *sql.Tx, hr hashReader, seq int64, 
 	}
 	base := tlog.StoredHashIndex(0, seq)
 	for i, h := range hashes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
+		if _, err := st.insHash.ExecContext(ctx, base+int64(i), h[:]); err != nil {
 			return fmt.Errorf("storing tree hashes: %w", err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
+	_, err = st.insEntry.ExecContext(ctx, seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
 	if err != nil {
 		return fmt.Errorf("storing entry %d: %w", seq, err)
 	}

@@ -9,13 +9,16 @@ trap 'rm -rf "$work"' EXIT
 echo "== go test -bench Append ./pkg/auditlog"
 go test -run '^$' -bench 'Append' -benchtime 3s ./pkg/auditlog
 go build -o "$work/agentmesh" ./cmd/agentmesh
+go build -o "$work/auditfill" ./scripts/bench/auditfill
+# From here on HOME is a scratch directory (the audit witness lives under
+# it); nothing below runs the go command, whose caches live under HOME.
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" AGENTMESH_STATE_DIR="$work/state"
 mkdir -p "$HOME"
 echo "== filling a $n-entry log"
-go run ./scripts/bench/auditfill -state "$work/state" -n "$n"
+"$work/auditfill" -state "$work/state" -n "$n"
 echo "== whole commands"
 "$work/agentmesh" audit verify   # the baseline for --incremental
-go run ./scripts/bench/auditfill -state "$work/state" -n 10000 -sync full
+"$work/auditfill" -state "$work/state" -n 10000 -sync full
 hyperfine --warmup 3 --runs 20 -N \
   "$work/agentmesh audit --limit 50 --agent did:agentmesh:bench" \
   "$work/agentmesh audit verify --incremental"

@@ -21,5 +21,6 @@ echo "== whole commands"
 "$work/auditfill" -state "$work/state" -n 10000 -sync full
 hyperfine --warmup 3 --runs 20 -N \
   "$work/agentmesh audit --limit 50 --agent did:agentmesh:bench" \
-  "$work/agentmesh audit verify --incremental"
+  "$work/agentmesh audit verify --incremental" \
+  "$work/agentmesh status"
 hyperfine --runs 3 -N "$work/agentmesh audit verify"

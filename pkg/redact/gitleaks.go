@@ -58,7 +58,7 @@ type windowedRule struct {
 	// windows returns spans of text that contain every possible match of
 	// the rule (a sound over-approximation), given every occurrence of the
 	// rule's keywords in text lower-cased in ASCII (so offsets are equal).
-	windows func(text string, hits []keywordHit) []span
+	windows windowFunc
 }
 
 var (
@@ -106,12 +106,13 @@ func newGitleaksScanner() (*gitleaksScanner, error) {
 		mainRules[id] = rule
 	}
 	for _, id := range cfg.OrderedRules {
-		windows, ok := windowFuncs[id]
+		newWindows, ok := windowFuncs[id]
 		if !ok || requiredByOthers(cfg, id) {
 			continue // part of a composite rule: leave it in main
 		}
+		rule := cfg.Rules[id]
 		delete(mainRules, id)
-		g.windowed = append(g.windowed, windowedRule{id: id, detector: newDetector(subConfig(cfg, map[string]config.Rule{id: cfg.Rules[id]})), windows: windows})
+		g.windowed = append(g.windowed, windowedRule{id: id, detector: newDetector(subConfig(cfg, map[string]config.Rule{id: rule})), windows: newWindows(rule.Entropy)})
 	}
 	mainCfg := subConfig(cfg, mainRules)
 	g.main = newDetector(mainCfg)
@@ -255,18 +256,23 @@ func (g *gitleaksScanner) findKeywords(text string) (triggered []string, hits []
 	lower := asciiLower(text)
 	ascii := isASCII(text)
 	hits = make([][]keywordHit, len(g.windowed))
+	seen := make([]bool, len(g.keywords.keywords)) // keywords whose rules are in triggered
+	trigger := func(id int32) {
+		if !seen[id] {
+			seen[id] = true
+			triggered = appendNew(triggered, g.kwMain[id])
+		}
+	}
 	g.keywords.scan(lower, func(id int32, start int) {
 		if ascii {
-			triggered = appendNew(triggered, g.kwMain[id])
+			trigger(id)
 		}
 		for _, w := range g.kwWindowed[id] {
 			hits[w] = append(hits[w], keywordHit{start, start + len(g.keywords.keywords[id])})
 		}
 	})
 	if !ascii {
-		g.keywords.scan(strings.ToLower(text), func(id int32, _ int) {
-			triggered = appendNew(triggered, g.kwMain[id])
-		})
+		g.keywords.scan(strings.ToLower(text), func(id int32, _ int) { trigger(id) })
 	}
 	return triggered, hits
 }

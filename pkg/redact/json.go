@@ -87,20 +87,33 @@ type jsonWalker struct {
 // allocations of a RedactJSON call. Nothing returned to callers aliases them.
 var walkerPool = sync.Pool{New: func() any { return new(jsonWalker) }}
 
-// maxPooledBytes keeps walkers that grew on a huge document out of the pool.
-const maxPooledBytes = 1 << 20
+// maxPooledBytes keeps walkers that grew beyond the default input limit out
+// of the pool.
+const maxPooledBytes = DefaultMaxInput
 
-// newJSONWalker returns a walker for raw, reusing pooled buffers.
+// newJSONWalker returns a walker for raw, reusing pooled buffers, sized from
+// cheap counts of the document's tokens so that they rarely regrow.
 func newJSONWalker(r *Redactor, ctx context.Context, raw []byte, depth int) *jsonWalker {
 	w := walkerPool.Get().(*jsonWalker)
+	members := bytes.Count(raw, []byte{':'})
+	strs := bytes.Count(raw, []byte{'"'}) / 2
+	values := members + bytes.Count(raw, []byte{','}) + 1
 	*w = jsonWalker{
 		r: r, ctx: ctx, raw: raw, depth: depth,
-		b:       batch{text: w.b.text[:0], segs: w.b.segs[:0]},
-		nodes:   w.nodes[:0],
-		items:   w.items[:0],
+		b:       batch{text: grow(w.b.text[:0], len(raw)), segs: grow(w.b.segs[:0], strs+members)},
+		nodes:   grow(w.nodes[:0], values),
+		items:   grow(w.items[:0], strs+members),
 		scratch: w.scratch[:0],
 	}
 	return w
+}
+
+// grow returns s with room for at least n elements.
+func grow[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s
+	}
+	return make([]T, 0, n)
 }
 
 // release returns w's buffers to the pool.

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math"
 	"sort"
 	"strings"
 )
@@ -21,12 +22,17 @@ import (
 // TestWindowedRulesMatchWholeText checks the equivalence on the test
 // corpora.
 
-// windowFuncs maps the windowed rule IDs to their window functions. A rule
-// missing from the loaded config is simply left to the main detector.
-var windowFuncs = map[string]func(text string, hits []keywordHit) []span{
+// windowFunc returns candidate windows of text given every occurrence of the
+// rule's keywords.
+type windowFunc func(text string, hits []keywordHit) []span
+
+// windowFuncs maps the windowed rule IDs to constructors of their window
+// functions, given the rule's entropy threshold. A rule missing from the
+// loaded config is simply left to the main detector.
+var windowFuncs = map[string]func(entropy float64) windowFunc{
 	genericAPIKeyRule:     genericAPIKeyWindows,
-	"jwt":                 jwtWindows,
-	"vault-service-token": vaultServiceTokenWindows,
+	"jwt":                 func(float64) windowFunc { return jwtWindows },
+	"vault-service-token": func(float64) windowFunc { return vaultServiceTokenWindows },
 }
 
 // genericAPIKeyRule is the ID of gitleaks' catch-all rule.
@@ -42,22 +48,36 @@ const genericAPIKeyRule = "generic-api-key"
 // words are exactly its keywords); after it, within 23 bytes of
 // [ \t\w.\-\s'"], a separator starting with one of "=>:|?,"; and within
 // 10 bytes after the separator's first byte, a run of at least 10 bytes of
-// [\w.=+/-] (the union of both value classes). The window runs from 50
-// bytes before the keyword to 2 bytes past the end of every such run.
-func genericAPIKeyWindows(text string, hits []keywordHit) []span {
-	var out []span
-	for _, h := range hits {
-		if end, ok := genericValueEnd(text, h.end); ok {
-			out = append(out, span{h.start - 50, end + 2})
+// [\w.=+/-] (the union of both value classes) that holds the secret.
+//
+// gitleaks drops a finding whose secret has Shannon entropy at or below the
+// rule's threshold (3.5 bits). A string over d distinct bytes has entropy at
+// most log2(d), so a candidate whose runs hold too few distinct bytes
+// (at most 11 for 3.5) cannot produce a finding either; this removes dates,
+// versions and counters such as "api_version": "2024-06-01".
+//
+// The window runs from 50 bytes before the keyword to 2 bytes past the end
+// of every qualifying run.
+func genericAPIKeyWindows(entropy float64) windowFunc {
+	minDistinct := int(math.Floor(math.Exp2(entropy))) + 1
+	return func(text string, hits []keywordHit) []span {
+		var out []span
+		for _, h := range hits {
+			if end, ok := genericValueEnd(text, h.end, minDistinct); ok {
+				out = append(out, span{h.start - 50, end + 2})
+			}
 		}
+		return out
 	}
-	return out
 }
 
 // genericValueEnd returns the end of the furthest value run reachable from a
-// separator after q, and whether one of at least 10 bytes exists.
-func genericValueEnd(text string, q int) (int, bool) {
-	end, found := 0, false
+// separator after q, and whether the runs reachable from it are 10+ bytes
+// long and hold at least minDistinct distinct bytes together.
+func genericValueEnd(text string, q, minDistinct int) (int, bool) {
+	end, long := 0, false
+	var seen [256]bool
+	distinct := 0
 	for j := q; j < len(text) && j <= q+23; j++ {
 		c := text[j]
 		if strings.IndexByte("=>:|?,", c) >= 0 {
@@ -70,8 +90,14 @@ func genericValueEnd(text string, q int) (int, bool) {
 					e++
 				}
 				if e-v >= 10 {
-					found = true
+					long = true
 					end = max(end, e)
+					for k := v; k < e && distinct < minDistinct; k++ {
+						if !seen[text[k]] {
+							seen[text[k]] = true
+							distinct++
+						}
+					}
 				}
 				v = e
 			}
@@ -80,7 +106,7 @@ func genericValueEnd(text string, q int) (int, bool) {
 			break // the gap before the separator holds only these bytes
 		}
 	}
-	return end, found
+	return end, long && distinct >= minDistinct
 }
 
 func isGenericValueChar(c byte) bool {

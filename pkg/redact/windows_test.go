@@ -29,6 +29,8 @@ func windowTexts() []string {
 		"s." + g.pick(charsAlnum, 24) + " s." + g.pick(charsAlnum, 25) + " xs.", // vault short form
 		"hvs." + g.pick(charsBase64URL, 100) + "'",
 		"aPI: " + g.pick(charsAlnum, 20) + " Api: " + g.pick(charsAlnum, 20), // [Aa]pi|API case rules
+		"token = a1b2c3d4e5f6\ntoken = a1b2c3d4e5fa\n",                       // 12 vs 11 distinct bytes (entropy bound)
+		"auth: 2024-06-01T10:00:00Z, key=0000-1111-2222-3333-44445555",       // low-entropy values
 	}
 	var texts []string
 	for _, c := range secretCorpus() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -155,3 +156,5 @@ func nilIfFull(err error) error {
 	}
 	return err
 }
+
+func newLogger(w io.Writer) *log.Logger { return log.New(w, "agentmesh: mcp: ", 0) }

@@ -133,7 +133,10 @@ func (l *Log) commit(batch []*pending) {
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&size); err != nil {
 			return fmt.Errorf("reading the log size: %w", err)
 		}
-		hr := hashReader{ctx: ctx, q: tx}
+		hr, err := newBatchHashes(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("preparing the append: %w", err)
+		}
 		st, err := prepare(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("preparing the append: %w", err)
@@ -174,15 +177,21 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, st *stmts, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
+func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, st *stmts, hr *batchHashes, seq int64, p *pending) (audit.Entry, int64, error) {
 	if err := p.ctx.Err(); err != nil {
 		return audit.Entry{}, 0, err
+	}
+	if p.hook == nil {
+		// Nothing can fail half-way but the database itself, which fails
+		// the whole transaction: no savepoint needed.
+		return l.insertWithFollowUps(ctx, tx, st, hr, seq, p)
 	}
 	if _, err := st.savepoint.ExecContext(ctx); err != nil {
 		return audit.Entry{}, 0, err
 	}
 	e, n, err := l.insertWithFollowUps(ctx, tx, st, hr, seq, p)
 	if err != nil {
+		hr.forget(tlog.StoredHashIndex(0, seq))
 		if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
 			return audit.Entry{}, 0, errors.Join(err, rerr)
 		}
@@ -193,7 +202,7 @@ func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, st *stmts, hr hashReade
 	return e, n, err
 }
 
-func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, st *stmts, hr hashReader, seq int64, p *pending) (audit.Entry, int64, error) {
+func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, st *stmts, hr *batchHashes, seq int64, p *pending) (audit.Entry, int64, error) {
 	e := p.entry
 	e.Seq = uint64(seq)
 	var followUps []audit.Entry
@@ -219,7 +228,7 @@ func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, st *stmts, hr
 	return e, 1 + int64(len(followUps)), nil
 }
 
-func (l *Log) insert(ctx context.Context, st *stmts, hr hashReader, seq int64, e audit.Entry) error {
+func (l *Log) insert(ctx context.Context, st *stmts, hr *batchHashes, seq int64, e audit.Entry) error {
 	b, err := audit.Marshal(e)
 	if err != nil {
 		return err
@@ -233,6 +242,7 @@ func (l *Log) insert(ctx context.Context, st *stmts, hr hashReader, seq int64, e
 		if _, err := st.insHash.ExecContext(ctx, base+int64(i), h[:]); err != nil {
 			return fmt.Errorf("storing tree hashes: %w", err)
 		}
+		hr.put(base+int64(i), h)
 	}
 	_, err = st.insEntry.ExecContext(ctx, seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
 	if err != nil {

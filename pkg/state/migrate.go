@@ -74,6 +74,9 @@ CREATE TABLE trust_state (
 	agent TEXT PRIMARY KEY,
 	state TEXT NOT NULL   -- JSON of trust.State
 ) STRICT;`},
+	// Every index is written on every append; listing by result filters
+	// the agent or tool index instead.
+	{5, "audit_drop_result_index", `DROP INDEX audit_entries_result;`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -191,18 +191,29 @@ func statusRun(g *globals, opts statusOptions) error {
 }
 
 // scoreAt is the agent's score at time t, from the last audit entry before
-// it that carries one.
+// it that carries one. Two index lookups (ts, then agent and seq), so it
+// stays cheap on a large log.
 func scoreAt(ctx context.Context, db interface{ Reader() *sql.DB }, agent string, t time.Time, initial int) int {
-	var raw []byte
-	err := db.Reader().QueryRowContext(ctx, `SELECT entry FROM audit_entries WHERE agent = ? AND ts < ? ORDER BY seq DESC LIMIT 1`, agent, audit.FormatTimestamp(t)).Scan(&raw)
+	var before int64
+	err := db.Reader().QueryRowContext(ctx, `SELECT seq FROM audit_entries WHERE ts < ? ORDER BY ts DESC LIMIT 1`, audit.FormatTimestamp(t)).Scan(&before)
 	if err != nil {
 		return initial
 	}
-	e, err := audit.Unmarshal(raw)
-	if err != nil || e.TrustScore == nil {
+	rows, err := db.Reader().QueryContext(ctx, `SELECT entry FROM audit_entries WHERE agent = ? AND seq <= ? ORDER BY seq DESC LIMIT 16`, agent, before)
+	if err != nil {
 		return initial
 	}
-	return *e.TrustScore
+	defer rows.Close()
+	for rows.Next() {
+		var raw []byte
+		if rows.Scan(&raw) != nil {
+			return initial
+		}
+		if e, err := audit.Unmarshal(raw); err == nil && e.TrustScore != nil {
+			return *e.TrustScore
+		}
+	}
+	return initial
 }
 
 func policiesStatus(ctx context.Context, cfg *config.Config, db *state.DB, agent string, now time.Time) (policyStatus, []rateLimitStatus) {

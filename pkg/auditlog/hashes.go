@@ -27,6 +27,9 @@ func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) == 0 {
 		return out, nil
 	}
+	if contiguous(indexes) {
+		return r.readRange(indexes[0], int64(len(indexes)))
+	}
 	want := make(map[int64][]int, len(indexes))
 	args := make([]any, 0, len(indexes))
 	for i, idx := range indexes {
@@ -113,4 +116,44 @@ func (b *batchHashes) forget(from int64) {
 			delete(b.seen, idx)
 		}
 	}
+}
+
+func contiguous(idx []int64) bool {
+	for i := 1; i < len(idx); i++ {
+		if idx[i] != idx[i-1]+1 {
+			return false
+		}
+	}
+	return len(idx) > 1
+}
+
+// readRange reads n consecutive stored hashes from first with one range
+// scan (verification reads the whole tree in order).
+func (r hashReader) readRange(first, n int64) ([]tlog.Hash, error) {
+	rows, err := r.q.QueryContext(r.ctx, `SELECT idx, hash FROM audit_hashes WHERE idx >= ? AND idx < ? ORDER BY idx`, first, first+n)
+	if err != nil {
+		return nil, fmt.Errorf("reading tree hashes: %w", err)
+	}
+	defer rows.Close()
+	out := make([]tlog.Hash, n)
+	next := first
+	for rows.Next() {
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, err
+		}
+		if idx != next || len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("tree hash %d is missing or malformed (the audit_hashes table was truncated or edited)", next)
+		}
+		copy(out[idx-first][:], h)
+		next++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if next != first+n {
+		return nil, fmt.Errorf("tree hashes missing from %d: found %d of %d (the audit_hashes table was truncated or edited)", next, next-first, n)
+	}
+	return out, nil
 }

@@ -111,7 +111,8 @@ func (l *Log) verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 		// No full verification yet: do one.
 	}
 	hr := hashReader{ctx: ctx, q: l.db.Reader()}
-	res, err := audit.VerifyEntries(l.scan(ctx, 0), audit.VerifyOptions{Checkpoints: cps, Tree: hr, TreeSize: size})
+	var cols [5]string
+	res, err := audit.VerifyEntries(l.scan(ctx, 0, &cols), audit.VerifyOptions{Checkpoints: cps, Tree: hr, TreeSize: size, Inspect: columnCheck(&cols)})
 	if err != nil {
 		return rep, err
 	}
@@ -142,9 +143,10 @@ func (l *Log) witnessCheckpoint(rep *Report) (*audit.Checkpoint, error) {
 	return &w, nil
 }
 
-// scan yields stored entries from seq from on, checking that each row's
-// indexed columns agree with its entry.
-func (l *Log) scan(ctx context.Context, from int64) iter.Seq2[[]byte, error] {
+// scan yields stored entries from seq from on. Each row's indexed columns
+// are left in *cols for the caller's check (see columnCheck) while the
+// entry is being verified.
+func (l *Log) scan(ctx context.Context, from int64, cols *[5]string) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		rows, err := l.db.Reader().QueryContext(ctx, `SELECT seq, entry, ts, agent, action, tool, result FROM audit_entries WHERE seq >= ? ORDER BY seq`, from)
 		if err != nil {
@@ -155,19 +157,10 @@ func (l *Log) scan(ctx context.Context, from int64) iter.Seq2[[]byte, error] {
 		for rows.Next() {
 			var seq int64
 			var raw []byte
-			var cols [5]string
 			if err := rows.Scan(&seq, &raw, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]); err != nil {
 				yield(nil, err)
 				return
 			}
-			if e, err := audit.Unmarshal(raw); err == nil && int64(e.Seq) == seq {
-				if verr := checkColumns(seq, e, cols); verr != nil {
-					yield(nil, verr)
-					return
-				}
-			}
-			// Undecodable or misplaced entries are reported by the
-			// replay, which knows the right kind.
 			if !yield(raw, nil) {
 				return
 			}
@@ -176,6 +169,11 @@ func (l *Log) scan(ctx context.Context, from int64) iter.Seq2[[]byte, error] {
 			yield(nil, err)
 		}
 	}
+}
+
+// columnCheck compares the current row's indexed columns with its entry.
+func columnCheck(cols *[5]string) func(audit.Entry) error {
+	return func(e audit.Entry) error { return checkColumns(int64(e.Seq), e, *cols) }
 }
 
 func checkColumns(seq int64, e audit.Entry, cols [5]string) error {
@@ -201,13 +199,20 @@ func (l *Log) verifyIncremental(ctx context.Context, rep Report, cps []audit.Che
 			Detail: fmt.Sprintf("the tree's root at size %d changed since the last full verification: run a full `agentmesh audit verify`", base)}
 	}
 	seq := base
-	for raw, err := range l.scan(ctx, base) {
+	var cols [5]string
+	leaves := &leafHashes{r: hr, size: rep.Size}
+	for raw, err := range l.scan(ctx, base, &cols) {
 		if err != nil {
 			return rep, unwrapVerify(err)
 		}
 		e, err := audit.Unmarshal(raw)
 		if err != nil {
 			return rep, &audit.VerifyError{Seq: seq, Kind: audit.KindContentChanged, Detail: "entry does not decode canonically", Err: err}
+		}
+		if int64(e.Seq) == seq {
+			if err := checkColumns(seq, e, cols); err != nil {
+				return rep, err
+			}
 		}
 		if int64(e.Seq) != seq {
 			kind := audit.KindMissingEntry
@@ -216,11 +221,11 @@ func (l *Log) verifyIncremental(ctx context.Context, rep Report, cps []audit.Che
 			}
 			return rep, &audit.VerifyError{Seq: seq, Kind: kind, Detail: fmt.Sprintf("found seq %d at position %d", e.Seq, seq)}
 		}
-		stored, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, seq)})
+		stored, err := leaves.get(seq)
 		if err != nil {
 			return rep, err
 		}
-		if stored[0] != audit.LeafHash(raw) {
+		if stored != audit.LeafHash(raw) {
 			return rep, &audit.VerifyError{Seq: seq, Kind: audit.KindContentChanged, Detail: "the entry's leaf hash differs from the stored tree"}
 		}
 		seq++
@@ -310,4 +315,33 @@ func (l *Log) LastVerification(ctx context.Context) (*LastVerification, error) {
 	}
 	v.At, _ = audit.ParseTimestamp(at)
 	return &v, nil
+}
+
+// leafHashes reads the stored leaf hashes of consecutive leaves with range
+// scans of the stored-hash table, a chunk at a time.
+type leafHashes struct {
+	r          hashReader
+	size       int64
+	start, end int64 // leaves held
+	base       int64 // stored-hash index of buf[0]
+	buf        []tlog.Hash
+}
+
+const leafChunk = 4096
+
+func (lh *leafHashes) get(leaf int64) (tlog.Hash, error) {
+	if leaf < lh.start || leaf >= lh.end {
+		end := min(leaf+leafChunk, lh.size)
+		if end <= leaf {
+			return tlog.Hash{}, fmt.Errorf("leaf %d is beyond the stored tree (%d leaves)", leaf, lh.size)
+		}
+		first := tlog.StoredHashIndex(0, leaf)
+		last := tlog.StoredHashIndex(0, end-1) + 1
+		buf, err := lh.r.readRange(first, last-first)
+		if err != nil {
+			return tlog.Hash{}, err
+		}
+		lh.start, lh.end, lh.base, lh.buf = leaf, end, first, buf
+	}
+	return lh.buf[tlog.StoredHashIndex(0, leaf)-lh.base], nil
 }

@@ -94,13 +94,9 @@ func auditListRun(g *globals, opts auditListOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, d, err := g.openState()
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	l, db, err := openAuditReader(ctx, cfg, d)
+	_, l, db, err := g.openAudit(ctx)
 	if err != nil {
 		return err
 	}
@@ -220,12 +216,8 @@ func auditVerifyRun(g *globals, opts auditVerifyOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, d, err := g.openState()
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	l, db, err := openAuditReader(ctx, cfg, d)
+	_, l, db, err := g.openAudit(ctx)
 	if err != nil {
 		return err
 	}
@@ -315,12 +307,8 @@ keys can check it offline with 'agentmesh audit verify --proof FILE'.`,
 			if err != nil || seq < 0 {
 				return usageError(c, "SEQ must be a sequence number (0, 1, 2, ...), got %q", args[0])
 			}
-			cfg, d, err := g.openState()
-			if err != nil {
-				return err
-			}
 			ctx := context.Background()
-			l, db, err := openAuditReader(ctx, cfg, d)
+			_, l, db, err := g.openAudit(ctx)
 			if err != nil {
 				return err
 			}
@@ -370,12 +358,8 @@ func auditExportRun(g *globals, opts auditExportOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, d, err := g.openState()
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	l, db, err := openAuditReader(ctx, cfg, d)
+	_, l, db, err := g.openAudit(ctx)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,20 @@ func openAuditReader(ctx context.Context, cfg *config.Config, d *state.Dir) (*au
 	return l, db, nil
 }
 
+// openAudit loads the configuration and opens the state's audit log for
+// reading; call the returned function to close it.
+func (g *globals) openAudit(ctx context.Context) (*config.Config, *auditlog.Log, *state.DB, error) {
+	cfg, d, err := g.openState()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, db, err := openAuditReader(ctx, cfg, d)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, l, db, nil
+}
+
 // recordLifecycle appends lifecycle events (identity created, key rotated,
 // credential issued) to the audit log, signed with id's current key.
 func (g *globals) recordLifecycle(ctx context.Context, cfg *config.Config, d *state.Dir, id *identity.Identity, entries ...audit.Entry) error {

@@ -121,15 +121,8 @@ func cmdAuditAppend(ts *testscript.TestScript, neg bool, args []string) {
 	n, err := strconv.Atoi(args[1])
 	ts.Check(err)
 	ctx := context.Background()
-	d, err := state.Open(ts.MkAbs(args[0]))
-	ts.Check(err)
-	id, err := identity.Load(d)
-	ts.Check(err)
-	db, err := d.OpenDB(ctx, state.SyncFull)
-	ts.Check(err)
+	id, db, l := openScriptLog(ts, args[0])
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, id, auditlog.Options{WitnessDir: auditlog.WitnessDir(filepath.Join(ts.Getenv("XDG_CONFIG_HOME"), "agentmesh"))})
-	ts.Check(err)
 	defer l.Close()
 	for i := 0; i < n; i++ {
 		score := 800
@@ -208,15 +201,8 @@ func cmdTrustEvent(ts *testscript.TestScript, neg bool, args []string) {
 		result = audit.ResultRedacted
 	}
 	ctx := context.Background()
-	d, err := state.Open(ts.MkAbs(args[0]))
-	ts.Check(err)
-	id, err := identity.Load(d)
-	ts.Check(err)
-	db, err := d.OpenDB(ctx, state.SyncFull)
-	ts.Check(err)
+	id, db, l := openScriptLog(ts, args[0])
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, id, auditlog.Options{WitnessDir: auditlog.WitnessDir(filepath.Join(ts.Getenv("XDG_CONFIG_HOME"), "agentmesh"))})
-	ts.Check(err)
 	defer l.Close()
 	cfg := config.Default()
 	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}
@@ -225,4 +211,18 @@ func cmdTrustEvent(ts *testscript.TestScript, neg bool, args []string) {
 			Params: json.RawMessage(`{"path":"/data/users.json"}`), Result: result, Reason: string(ev.Kind)}, store.Hook(ev))
 		ts.Check(err)
 	}
+}
+
+// openScriptLog opens a state directory's audit log for appending, as
+// serve does, with the script's witness directory.
+func openScriptLog(ts *testscript.TestScript, stateDir string) (*identity.Identity, *state.DB, *auditlog.Log) {
+	d, err := state.Open(ts.MkAbs(stateDir))
+	ts.Check(err)
+	id, err := identity.Load(d)
+	ts.Check(err)
+	db, err := d.OpenDB(context.Background(), state.SyncFull)
+	ts.Check(err)
+	l, err := auditlog.Open(context.Background(), db, id, auditlog.Options{WitnessDir: auditlog.WitnessDir(filepath.Join(ts.Getenv("XDG_CONFIG_HOME"), "agentmesh"))})
+	ts.Check(err)
+	return id, db, l
 }

@@ -37,6 +37,17 @@ func outputText(res *mcp.CallToolResult) (string, int) {
 			size += len(v.Data)
 		case mcp.AudioContent:
 			size += len(v.Data)
+		case *mcp.ImageContent:
+			size += len(v.Data)
+		case *mcp.AudioContent:
+			size += len(v.Data)
+		default:
+			// Any other block (a pointer variant, a resource link, a type
+			// added later) is seen as its JSON, so no text escapes the
+			// output rules unseen.
+			if raw, err := json.Marshal(c); err == nil {
+				add(string(raw))
+			}
 		}
 	}
 	if res.StructuredContent != nil {
@@ -95,8 +106,27 @@ func (p *Pipeline) redactResult(ctx context.Context, res *mcp.CallToolResult) (*
 				v.Resource = tr
 			}
 			out.Content[i] = v
-		default:
+		case mcp.ImageContent, mcp.AudioContent, *mcp.ImageContent, *mcp.AudioContent:
 			out.Content[i] = c
+		default:
+			// Scan any other block as JSON; if it holds a secret, replace
+			// it by its redacted JSON as text (never pass it through).
+			raw, err := json.Marshal(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			r, err := p.opts.Redactor.RedactText(ctx, string(raw))
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(r.Findings) == 0 {
+				out.Content[i] = c
+				continue
+			}
+			for _, f := range r.Findings {
+				rules[f.RuleID] = true
+			}
+			out.Content[i] = mcp.NewTextContent(r.Text)
 		}
 	}
 	if res.StructuredContent != nil {

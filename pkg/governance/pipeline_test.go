@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 
 	"path/filepath"
 	"strings"
@@ -301,5 +302,31 @@ func TestUnknownToolIsAudited(t *testing.T) {
 	last, _ := f.log.List(context.Background(), auditlog.Filter{Tool: "rm_rf", AfterSeq: -1})
 	if len(last) != 1 || last[0].Entry.Result != audit.ResultBlocked || !contains(last[0].Entry.Rules, "builtin:unknown-tool") {
 		t.Fatalf("unknown tool entry: %+v", last)
+	}
+}
+
+// TestUnknownContentBlocksAreScanned: a content block of a type the
+// pipeline has no case for (here a pointer to an embedded resource) is
+// still scanned, and a secret in it never passes through.
+func TestUnknownContentBlocksAreScanned(t *testing.T) {
+	f := newFixture(t, nil)
+	args := map[string]any{"path": "/data/a.txt"}
+	res, err := f.p.Run(context.Background(), Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
+		r := mcp.NewToolResultText("see the resource")
+		r.Content = append(r.Content, &mcp.EmbeddedResource{Type: "resource", Resource: mcp.TextResourceContents{URI: "file:///x", Text: "db password: hunter2"}})
+		return r, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Content {
+		raw, _ := json.Marshal(c)
+		if strings.Contains(string(raw), "hunter2") {
+			t.Fatalf("a secret in an unhandled content block passed through: %s", raw)
+		}
+	}
+	last, _ := f.log.List(context.Background(), auditlog.Filter{Tool: "notes_read", AfterSeq: -1, Limit: 1})
+	if len(last) != 1 || last[0].Entry.Result != audit.ResultRedacted {
+		t.Fatalf("entry: %+v", last)
 	}
 }

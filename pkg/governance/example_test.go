@@ -39,8 +39,8 @@ func Example() {
 
 	// Your server, governed: each call needs a credential scope
 	// "mcp:greeter/<tool>", passes the policies, and is audited.
-	srv := server.NewMCPServer("greeter", "1.0.0", rt.Pipeline.ServerOptions(func(tool string) governance.AccessFunc {
-		return governance.CallAccess("greeter", tool)
+	srv := server.NewMCPServer("greeter", "1.0.0", rt.Pipeline.ServerOptions(func(tool string) (governance.Route, bool) {
+		return governance.Route{Access: governance.CallAccess("greeter", tool)}, true
 	})...)
 	srv.AddTool(mcp.NewTool("greet", mcp.WithString("name", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("Hello, " + req.GetString("name", "world") + "!"), nil

@@ -14,8 +14,29 @@ import (
 // AccessFunc says what a call with the given arguments touches.
 type AccessFunc func(args map[string]any) (tools.Access, error)
 
-// Resolver returns the AccessFunc of a tool, or nil for an unknown tool.
-type Resolver func(tool string) AccessFunc
+// Route is what the pipeline knows about a tool before calling it: what a
+// call touches and, for a tool proxied from an upstream MCP server, which
+// upstream and which of its tools (the policy environment's upstream and
+// upstream_tool).
+type Route struct {
+	Access                 AccessFunc
+	Upstream, UpstreamTool string
+}
+
+// Resolver returns the route of a tool; ok is false for an unknown tool.
+type Resolver func(tool string) (r Route, ok bool)
+
+// FirstOf resolves a tool with the first resolver that knows it.
+func FirstOf(rs ...Resolver) Resolver {
+	return func(tool string) (Route, bool) {
+		for _, r := range rs {
+			if rt, ok := r(tool); ok {
+				return rt, true
+			}
+		}
+		return Route{}, false
+	}
+}
 
 // ServerOptions returns the mcp-go server options that put every tool call
 // of the server through p: a tool handler middleware (no registered tool,
@@ -44,7 +65,10 @@ func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 func (p *Pipeline) ToolMiddleware(resolve Resolver) server.ToolHandlerMiddleware {
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			c := Call{Tool: req.Params.Name, Args: req.GetArguments(), Client: clientName(ctx), Access: resolve(req.Params.Name)}
+			c := Call{Tool: req.Params.Name, Args: req.GetArguments(), Client: clientName(ctx), Method: string(mcp.MethodToolsCall)}
+			if r, ok := resolve(req.Params.Name); ok && r.Access != nil {
+				c.Access, c.Upstream, c.UpstreamTool = r.Access, r.Upstream, r.UpstreamTool
+			}
 			return p.Run(ctx, c, func(ctx context.Context) (*mcp.CallToolResult, error) { return next(ctx, req) })
 		}
 	}
@@ -56,12 +80,12 @@ func BuiltinResolver(ts ...tools.Tool) Resolver {
 	for _, t := range ts {
 		byName[t.Definition().Name] = t
 	}
-	return func(name string) AccessFunc {
+	return func(name string) (Route, bool) {
 		t, ok := byName[name]
 		if !ok {
-			return nil
+			return Route{}, false
 		}
-		return t.Access
+		return Route{Access: t.Access}, true
 	}
 }
 

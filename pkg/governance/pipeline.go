@@ -306,8 +306,12 @@ func refusalOutcome(err error) outcome {
 	if !errors.As(err, &ref) {
 		return outcome{result: audit.ResultError, reason: err.Error(), event: trust.Event{Kind: trust.Neutral}}
 	}
-	if ref.Check == "arguments" {
+	switch ref.Check {
+	case "arguments":
 		return outcome{result: audit.ResultError, reason: ref.Reason, rules: []string{"builtin:arguments"}, event: trust.Event{Kind: trust.Neutral}}
+	case "tool-pin":
+		// An upstream changed its tool: not the agent's doing.
+		return outcome{result: audit.ResultBlocked, reason: ref.Reason, rules: []string{"builtin:tool-pin"}, event: trust.Event{Kind: trust.Neutral}}
 	}
 	return outcome{result: audit.ResultBlocked, reason: ref.Reason, rules: []string{"builtin:" + ref.Check}, event: trust.Event{Kind: trust.GuardRefusal}}
 }

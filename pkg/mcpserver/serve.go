@@ -1,7 +1,6 @@
 package mcpserver
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/agentmesh/agentmesh/pkg/governance"
+	"github.com/agentmesh/agentmesh/pkg/lineio"
 )
 
 const instructions = `This server is governed by agentmesh: every tool call is checked against a
@@ -47,7 +47,7 @@ const MaxMessageBytes = 16 << 20
 func (rt *Runtime) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	s := server.NewStdioServer(rt.MCP)
 	s.SetErrorLogger(newLogger(rt.opts.Stderr))
-	err := s.Listen(ctx, &lineLimiter{r: bufio.NewReaderSize(in, 64<<10), max: MaxMessageBytes}, out)
+	err := s.Listen(ctx, lineio.NewLimiter(in, MaxMessageBytes), out)
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -107,54 +107,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// lineLimiter passes lines through and replaces any line longer than max
-// with "oversized-message\n", which the JSON-RPC layer answers with a parse
-// error, so one huge message neither exhausts memory nor stops the server.
-type lineLimiter struct {
-	r       *bufio.Reader
-	max     int
-	pending []byte
-}
-
-func (l *lineLimiter) Read(p []byte) (int, error) {
-	if len(l.pending) == 0 {
-		line, err := l.readLine()
-		if len(line) == 0 && err != nil {
-			return 0, err
-		}
-		l.pending = line
-	}
-	n := copy(p, l.pending)
-	l.pending = l.pending[n:]
-	return n, nil
-}
-
-func (l *lineLimiter) readLine() ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := l.r.ReadSlice('\n')
-		if len(line)+len(chunk) > l.max {
-			// Discard the rest of this line.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = l.r.ReadSlice('\n')
-			}
-			return []byte("oversized-message\n"), nilIfFull(err)
-		}
-		line = append(line, chunk...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		return line, err
-	}
-}
-
-func nilIfFull(err error) error {
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return nil
-	}
-	return err
 }
 
 func newLogger(w io.Writer) *log.Logger { return log.New(w, "agentmesh: mcp: ", 0) }

@@ -1,33 +1,11 @@
 package mcpserver
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"strings"
 	"testing"
 )
-
-func TestLineLimiterReplacesOversizedLines(t *testing.T) {
-	in := "first\n" + strings.Repeat("x", 5000) + "\nthird\n" + strings.Repeat("y", 100) + "\n"
-	l := &lineLimiter{r: bufio.NewReaderSize(strings.NewReader(in), 16), max: 1000}
-	out, err := io.ReadAll(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "first\noversized-message\nthird\n" + strings.Repeat("y", 100) + "\n"
-	if string(out) != want {
-		t.Fatalf("got %q, want %q", out, want)
-	}
-}
-
-func TestLineLimiterLastLineWithoutNewline(t *testing.T) {
-	l := &lineLimiter{r: bufio.NewReaderSize(strings.NewReader("a\nbc"), 16), max: 1000}
-	out, _ := io.ReadAll(l)
-	if string(out) != "a\nbc" {
-		t.Fatalf("got %q", out)
-	}
-}
 
 func TestIsLoopback(t *testing.T) {
 	for host, want := range map[string]bool{

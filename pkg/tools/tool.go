@@ -48,7 +48,8 @@ type Refusal struct {
 	// "blocked-glob", "special-file", "size", "binary", "read-only",
 	// "statement", "timeout", "database", "ssrf", "endpoint", "method",
 	// "redirect", "response", "language", "sandbox-memory", "sandbox-cpu",
-	// "sandbox-steps", "sandbox-timeout", "sandbox-output", "arguments".
+	// "sandbox-steps", "sandbox-timeout", "sandbox-output", "arguments",
+	// "tool-pin" (an upstream tool whose definition is not approved).
 	Check string
 	// Reason is a sentence for the model and the audit log.
 	Reason string

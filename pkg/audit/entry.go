@@ -32,6 +32,7 @@ const (
 	ActionTrustChanged          Action = "trust_changed"
 	ActionToolDefinitionChanged Action = "tool_definition_changed"
 	ActionTrustReset            Action = "trust_reset"
+	ActionToolApproved          Action = "tool_approved"
 )
 
 // Result is the outcome of a governed tool call. Lifecycle events have none.

@@ -77,6 +77,24 @@ CREATE TABLE trust_state (
 	// Every index is written on every append; listing by result filters
 	// the agent or tool index instead.
 	{5, "audit_drop_result_index", `DROP INDEX audit_entries_result;`},
+	// Tool pinning (pkg/toolpin): the approved and the last seen definition
+	// of every upstream tool.
+	{6, "tool_pins", `
+CREATE TABLE tool_pins (
+	upstream     TEXT NOT NULL,
+	tool         TEXT NOT NULL,  -- the upstream's own name
+	exposed      TEXT NOT NULL,  -- the name clients see
+	pinned_hash  TEXT,           -- approved definition; NULL: never approved
+	pinned_def   BLOB,
+	current_hash TEXT NOT NULL,  -- last seen definition; '': removed
+	current_def  BLOB,
+	findings     TEXT NOT NULL,  -- JSON: poisoning patterns in current_def
+	first_seen   TEXT NOT NULL,
+	changed_at   TEXT NOT NULL,
+	approved_at  TEXT NOT NULL,
+	approved_by  TEXT NOT NULL,
+	PRIMARY KEY (upstream, tool)
+) STRICT;`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

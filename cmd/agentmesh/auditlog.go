@@ -95,3 +95,39 @@ func credentialIssuedEntry(c *identity.Credential) audit.Entry {
 		}),
 	}
 }
+
+// auditWriter is the state opened for appending: the identity that signs
+// checkpoints, the database and the log.
+type auditWriter struct {
+	cfg *config.Config
+	id  *identity.Identity
+	db  *state.DB
+	log *auditlog.Log
+}
+
+func (w *auditWriter) close() {
+	w.log.Close()
+	w.db.Close()
+}
+
+// openAuditWriter opens the log for appending (trust reset, tools approve).
+func (g *globals) openAuditWriter(ctx context.Context) (*auditWriter, error) {
+	cfg, d, err := g.openState()
+	if err != nil {
+		return nil, err
+	}
+	id, err := identity.Load(d)
+	if err != nil {
+		return nil, err
+	}
+	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
+	if err != nil {
+		return nil, err
+	}
+	l, err := auditlog.Open(ctx, db, id, auditOptions(cfg, func(err error) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %v\n", err) }))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &auditWriter{cfg: cfg, id: id, db: db, log: l}, nil
+}

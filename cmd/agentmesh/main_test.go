@@ -24,7 +24,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"agentmesh": func() { os.Exit(run(os.Args[1:], ui.System())) },
+		"agentmesh":        func() { os.Exit(run(os.Args[1:], ui.System())) },
+		"fixture-upstream": fixtureUpstream,
 	})
 }
 

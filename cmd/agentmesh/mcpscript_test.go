@@ -30,10 +30,19 @@ type mcpStep struct {
 	// Sleep waits ("3s").
 	Sleep string `json:"sleep"`
 	// Run runs agentmesh with these arguments (and --config) while the
-	// session stays open.
-	Run []string `json:"run"`
+	// session stays open; it must succeed unless Fail, and its output
+	// must contain Out.
+	Run  []string `json:"run"`
+	Fail bool     `json:"fail"`
+	Out  string   `json:"out"`
 	// Shell runs a command line with sh -c in $WORK.
 	Shell string `json:"shell"`
+	// List lists the tools: each of Has must be listed, none of Lacks;
+	// Describe maps a tool to text its description must contain.
+	List     bool              `json:"list"`
+	Has      []string          `json:"has"`
+	Lacks    []string          `json:"lacks"`
+	Describe map[string]string `json:"describe"`
 }
 
 // cmdMCPScript drives a real `agentmesh serve` over stdio with the mcp-go
@@ -90,8 +99,11 @@ func cmdMCPScript(ts *testscript.TestScript, neg bool, args []string) {
 			cmd.Env = env
 			out, err := cmd.CombinedOutput()
 			ts.Logf("step %d: agentmesh %s\n%s", n, strings.Join(st.Run, " "), out)
-			if err != nil {
-				ts.Fatalf("step %d: agentmesh %s: %v", n, strings.Join(st.Run, " "), err)
+			if (err != nil) != st.Fail {
+				ts.Fatalf("step %d: agentmesh %s: error %v, want failure %v", n, strings.Join(st.Run, " "), err, st.Fail)
+			}
+			if !strings.Contains(string(out), st.Out) {
+				ts.Fatalf("step %d: agentmesh %s: output lacks %q", n, strings.Join(st.Run, " "), st.Out)
 			}
 		case st.Shell != "":
 			cmd := exec.Command("sh", "-c", st.Shell)
@@ -99,6 +111,28 @@ func cmdMCPScript(ts *testscript.TestScript, neg bool, args []string) {
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				ts.Fatalf("step %d: %s: %v\n%s", n, st.Shell, err, out)
+			}
+		case st.List:
+			res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+			ts.Check(err)
+			desc := map[string]string{}
+			for _, t := range res.Tools {
+				desc[t.Name] = t.Description
+			}
+			for _, name := range st.Has {
+				if _, ok := desc[name]; !ok {
+					ts.Fatalf("step %d: tools/list lacks %s", n, name)
+				}
+			}
+			for _, name := range st.Lacks {
+				if _, ok := desc[name]; ok {
+					ts.Fatalf("step %d: tools/list has %s", n, name)
+				}
+			}
+			for name, want := range st.Describe {
+				if !strings.Contains(desc[name], want) {
+					ts.Fatalf("step %d: description of %s is %q, want it to contain %q", n, name, desc[name], want)
+				}
 			}
 		case st.Unknown != "":
 			req := mcp.CallToolRequest{}

@@ -108,6 +108,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newIdentityCmd(g),
 		newAuditCmd(g),
 		newTrustCmd(g),
+		newToolsCmd(g),
 		newStatusCmd(g),
 		newPolicyCmd(g),
 		newInstallCmd(g),

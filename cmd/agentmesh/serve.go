@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/google/shlex"
 	"github.com/spf13/cobra"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
 
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
 	"github.com/agentmesh/agentmesh/pkg/tools/code"
@@ -18,12 +22,20 @@ type serveOptions struct {
 	AllowNonLoopback bool
 	Quiet            bool
 	LogFormat        string
+	// Upstreams are --upstream NAME=COMMAND [ARGS] values.
+	Upstreams []string
+	// Command is what follows "--": a single upstream.
+	Command      []string
+	UpstreamName string
+	Prefix       string
+	PrefixSet    bool
+	Pin          string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
 	opts := serveOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve",
+		Use:   "serve [-- COMMAND [ARGS...]]",
 		Short: "Run the governed MCP server (stdio, or streamable HTTP with --http)",
 		Long: `Serve runs the agentmesh MCP server with the built-in governed tools
 (filesystem_read, filesystem_list, filesystem_write, database_query, api_call,
@@ -37,17 +49,39 @@ audit sequence numbers, trust changes) goes to stderr. With no agentmesh.yaml
 it runs on embedded defaults: an identity is created on first start, and
 sample data is mounted at /data.
 
+Existing MCP servers are governed too: upstreams from agentmesh.yaml, each
+--upstream NAME=COMMAND [ARGS] (split like a shell would), or one command
+after "--". Their tools are exposed as NAME__tool with the upstream's own
+schemas, their resources and prompts forwarded, and every tools/call,
+resources/read and prompts/get passes the same pipeline. Each tool's
+definition is pinned on first sight; a changed or new definition is refused
+until ` + "`agentmesh tools approve`" + ` (see ` + "`agentmesh tools --help`" + `). A crashed
+upstream is restarted with backoff; its stderr is shown prefixed with its name.
+
 Policies reload when their files change and on SIGHUP; a reload that fails
 validation keeps the last good policy. SIGINT/SIGTERM or closing stdin stop
 the server after flushing the audit log.`,
 		Example: `  agentmesh serve
   agentmesh serve --config /etc/agentmesh/agentmesh.yaml
   agentmesh serve --http 127.0.0.1:8080
-  agentmesh serve --log-format json 2> decisions.jsonl`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+  agentmesh serve --log-format json 2> decisions.jsonl
+  agentmesh serve -- npx -y @modelcontextprotocol/server-filesystem /srv/files
+  agentmesh serve --upstream-name files --prefix "" -- npx -y @modelcontextprotocol/server-filesystem /srv
+  agentmesh serve --upstream 'gh=npx -y @modelcontextprotocol/server-github' --upstream 'db=uvx mcp-server-sqlite --db-path app.db'`,
+		Args: func(c *cobra.Command, args []string) error {
+			if c.ArgsLenAtDash() < 0 && len(args) > 0 {
+				return usageError(c, "unexpected argument %q: put an upstream command after \"--\" (agentmesh serve -- COMMAND ARGS)", args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
 			if opts.LogFormat != "text" && opts.LogFormat != "json" {
 				return usageError(c, "--log-format %q: want text or json", opts.LogFormat)
+			}
+			opts.Command = args
+			opts.PrefixSet = c.Flags().Changed("prefix")
+			if len(args) == 0 && (c.Flags().Changed("upstream-name") || opts.PrefixSet) {
+				return usageError(c, "--upstream-name and --prefix apply to the command after \"--\"")
 			}
 			return serveRun(g, opts)
 		},
@@ -57,13 +91,52 @@ the server after flushing the audit log.`,
 	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow --http on a non-loopback address (no client authentication yet)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no per-call console lines on stderr")
 	f.StringVar(&opts.LogFormat, "log-format", "text", "console lines as text or json (one object per line)")
+	f.StringArrayVar(&opts.Upstreams, "upstream", nil, "govern an MCP server: NAME=COMMAND [ARGS] (repeatable)")
+	f.StringVar(&opts.UpstreamName, "upstream-name", "upstream", "name of the upstream given after \"--\"")
+	f.StringVar(&opts.Prefix, "prefix", "", "tool name prefix of the upstream after \"--\" (default NAME__; \"\" for none)")
+	f.StringVar(&opts.Pin, "pin", "", "pin mode of command-line upstreams: strict or new-allowed (default strict)")
 	return cmd
+}
+
+// commandLineUpstreams turns --upstream values and the command after "--"
+// into upstream configurations.
+func commandLineUpstreams(opts serveOptions) ([]config.Upstream, error) {
+	var ups []config.Upstream
+	for _, v := range opts.Upstreams {
+		name, command, ok := strings.Cut(v, "=")
+		if !ok || name == "" || strings.TrimSpace(command) == "" {
+			return nil, fmt.Errorf("--upstream %q: want NAME=COMMAND [ARGS], e.g. --upstream 'files=npx -y @modelcontextprotocol/server-filesystem /srv'", v)
+		}
+		words, err := shlex.Split(command)
+		if err != nil || len(words) == 0 {
+			return nil, fmt.Errorf("--upstream %q: cannot split the command: %v", v, err)
+		}
+		ups = append(ups, config.Upstream{Name: name, Command: words[0], Args: words[1:], Pin: opts.Pin})
+	}
+	if len(opts.Command) > 0 {
+		u := config.Upstream{Name: opts.UpstreamName, Command: opts.Command[0], Args: opts.Command[1:], Pin: opts.Pin}
+		if opts.PrefixSet {
+			u.Prefix = &opts.Prefix
+		}
+		ups = append(ups, u)
+	}
+	return ups, nil
 }
 
 func serveRun(g *globals, opts serveOptions) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
+	}
+	extra, err := commandLineUpstreams(opts)
+	if err != nil {
+		return err
+	}
+	if len(extra) > 0 {
+		cfg.Upstreams = append(cfg.Upstreams, extra...)
+		if err := cfg.ValidateUpstreams(); err != nil {
+			return err
+		}
 	}
 	exe, err := selfExe()
 	if err != nil {
@@ -88,7 +161,12 @@ func serveRun(g *globals, opts serveOptions) error {
 		}
 	}()
 	if !opts.Quiet {
-		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%d tools; state %s)\n", transportName(opts), rt.ID.DID(), len(rt.Tools), cfg.Source.StateDir)
+		tools := fmt.Sprintf("%d tools", len(rt.Tools))
+		if rt.Proxy != nil {
+			n, proxied := rt.Proxy.Upstreams()
+			tools = fmt.Sprintf("%d built-in tools, %d from %d upstreams", len(rt.Tools), proxied, n)
+		}
+		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%s; state %s)\n", transportName(opts), rt.ID.DID(), tools, cfg.Source.StateDir)
 	}
 	if opts.HTTP != "" {
 		return rt.ServeHTTP(ctx, mcpserver.HTTPOptions{Addr: opts.HTTP, AllowNonLoopback: opts.AllowNonLoopback || cfg.HTTP.AllowNonLoopback,

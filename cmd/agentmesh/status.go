@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/ratelimit"
 	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/toolpin"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
@@ -62,8 +63,10 @@ type statusView struct {
 	RateLimits []rateLimitStatus `json:"rate_limits"`
 	Audit      auditlog.Health   `json:"audit"`
 	Upstreams  int               `json:"upstreams"`
-	Attention  []string          `json:"attention"`
-	Critical   []string          `json:"critical"`
+	// UpstreamTools counts pinned upstream tools (agentmesh tools list).
+	UpstreamTools upstreamToolsStatus `json:"upstream_tools"`
+	Attention     []string            `json:"attention"`
+	Critical      []string            `json:"critical"`
 }
 
 type identityStatus struct {
@@ -85,6 +88,12 @@ type policyStatus struct {
 	ShadowMode bool     `json:"shadow_mode"`
 	Valid      bool     `json:"valid"`
 	Problem    string   `json:"problem,omitempty"`
+}
+
+type upstreamToolsStatus struct {
+	Pinned  int `json:"pinned"`
+	Review  int `json:"need_review"`
+	Flagged int `json:"flagged"`
 }
 
 type rateLimitStatus struct {
@@ -153,6 +162,25 @@ func statusRun(g *globals, opts statusOptions) error {
 	v.Policies, v.RateLimits = policiesStatus(ctx, cfg, db, id.DID(), now)
 	if !v.Policies.Valid {
 		v.Attention = append(v.Attention, "the policies do not validate: "+firstLine(v.Policies.Problem))
+	}
+	pins, err := (&toolpin.Store{DB: db}).List(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, p := range pins {
+		v.UpstreamTools.Pinned++
+		if p.Status != toolpin.Approved {
+			v.UpstreamTools.Review++
+		}
+		if len(p.Findings) > 0 {
+			v.UpstreamTools.Flagged++
+		}
+	}
+	if n := v.UpstreamTools.Review; n > 0 {
+		v.Attention = append(v.Attention, fmt.Sprintf("%d upstream tool(s) changed, new or removed since pinned and refused until approved (`agentmesh tools list`)", n))
+	}
+	if n := v.UpstreamTools.Flagged; n > 0 {
+		v.Attention = append(v.Attention, fmt.Sprintf("%d upstream tool(s) flagged for possible tool poisoning (`agentmesh tools list`)", n))
 	}
 	if v.Policies.ShadowMode {
 		v.Attention = append(v.Attention, "shadow mode: decisions are recorded but not enforced")
@@ -319,8 +347,10 @@ func printStatus(g *globals, v statusView, now time.Time) {
 	} else {
 		fields = append(fields, ui.Field{Label: "last verify", Value: "never", Attention: true})
 	}
-	if v.Upstreams > 0 {
-		fields = append(fields, ui.Field{Label: "upstreams", Value: fmt.Sprintf("%d configured", v.Upstreams)})
+	if v.Upstreams > 0 || v.UpstreamTools.Pinned > 0 {
+		t := v.UpstreamTools
+		fields = append(fields, ui.Field{Label: "upstreams", Value: fmt.Sprintf("%d configured; %d tools pinned, %d need review, %d flagged", v.Upstreams, t.Pinned, t.Review, t.Flagged),
+			Attention: t.Review > 0 || t.Flagged > 0})
 	}
 	g.io.Record("agentmesh status", fields)
 	for _, c := range v.Critical {

@@ -234,25 +234,13 @@ see it on their next call, without a restart.`,
 }
 
 func trustResetRun(g *globals, opts trustResetOptions) error {
-	cfg, d, err := g.openState()
-	if err != nil {
-		return err
-	}
-	id, err := identity.Load(d)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
+	w, err := g.openAuditWriter(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	l, err := auditlog.Open(ctx, db, id, auditOptions(cfg, nil))
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	defer w.close()
+	cfg, id, db, l := w.cfg, w.id, w.db, w.log
 	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}
 	before, err := store.Get(ctx, id.DID())
 	if err != nil {

@@ -217,6 +217,8 @@ type Upstream struct {
 	Prefix *string `yaml:"prefix"`
 	// Pin is "strict" (new tools blocked until approved) or "new-allowed".
 	Pin string `yaml:"pin"`
+	// Timeout bounds each forwarded request; default 2m.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // HTTP configures `serve --http`.
@@ -252,6 +254,7 @@ func Default() Config {
 			{Resources: []string{"database:*"}, Actions: []string{"query"}, TTLMinutes: 15},
 			{Resources: []string{"api:https://api.weather.com/*"}, Actions: []string{"call"}, TTLMinutes: 15},
 			{Resources: []string{"code:starlark"}, Actions: []string{"execute"}, TTLMinutes: 15},
+			{Resources: []string{"mcp:*/*"}, Actions: []string{"call", "read"}, TTLMinutes: 15},
 		},
 		Tools: Tools{
 			Filesystem: Filesystem{

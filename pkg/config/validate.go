@@ -36,6 +36,14 @@ func (c *Config) Validate() error {
 	return v.errs.Err()
 }
 
+// ValidateUpstreams checks the upstreams alone, after the command line
+// added some (serve --upstream).
+func (c *Config) ValidateUpstreams() error {
+	v := validator{file: "(upstreams from the command line and configuration)", pos: yamlpos.Positions{}}
+	v.checkUpstreams(c.Upstreams)
+	return v.errs.Err()
+}
+
 type validator struct {
 	file string
 	pos  yamlpos.Positions
@@ -290,5 +298,27 @@ func (v *validator) checkUpstreams(ups []Upstream) {
 		if u.Pin != "" && u.Pin != "strict" && u.Pin != "new-allowed" {
 			v.errorf(p+".pin", "pin must be \"strict\" or \"new-allowed\", got %q", u.Pin)
 		}
+		if u.Timeout < 0 {
+			v.errorf(p+".timeout", "must not be negative")
+		}
+		if u.Prefix != nil && *u.Prefix != "" && !validToolPrefix(*u.Prefix) {
+			v.errorf(p+".prefix", "prefix %q may contain only letters, digits, '_', '-' and '.' (MCP tool names)", *u.Prefix)
+		}
 	}
+	if len(ups) > 1 {
+		for i, u := range ups {
+			if u.Prefix != nil && *u.Prefix == "" {
+				v.errorf(fmt.Sprintf("upstreams[%d].prefix", i), "an empty prefix is allowed only with a single upstream (tool names would collide)")
+			}
+		}
+	}
+}
+
+func validToolPrefix(p string) bool {
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -49,11 +50,18 @@ func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 		if method != mcp.MethodToolsCall || !errors.Is(err, server.ErrToolNotFound) {
 			return
 		}
-		c := Call{Client: clientName(ctx)}
+		c := Call{Client: ClientName(ctx), Method: string(mcp.MethodToolsCall)}
 		if req, ok := message.(*mcp.CallToolRequest); ok {
 			c.Tool, c.Args = req.Params.Name, req.GetArguments()
+			// A tool the server holds back (an unapproved upstream tool)
+			// is still known to the resolver: its refusal is recorded.
+			if r, ok := resolve(c.Tool); ok {
+				c.Access, c.Upstream, c.UpstreamTool = r.Access, r.Upstream, r.UpstreamTool
+			}
 		}
-		p.Run(ctx, c, nil) // audited as blocked: unknown tool
+		p.Run(ctx, c, func(context.Context) (*mcp.CallToolResult, error) {
+			return nil, fmt.Errorf("%s is not available", c.Tool)
+		}) // audited as blocked (unknown tool, or the reason it is held back)
 	})
 	return []server.ServerOption{
 		server.WithToolHandlerMiddleware(p.ToolMiddleware(resolve)),
@@ -65,7 +73,7 @@ func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 func (p *Pipeline) ToolMiddleware(resolve Resolver) server.ToolHandlerMiddleware {
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			c := Call{Tool: req.Params.Name, Args: req.GetArguments(), Client: clientName(ctx), Method: string(mcp.MethodToolsCall)}
+			c := Call{Tool: req.Params.Name, Args: req.GetArguments(), Client: ClientName(ctx), Method: string(mcp.MethodToolsCall)}
 			if r, ok := resolve(req.Params.Name); ok && r.Access != nil {
 				c.Access, c.Upstream, c.UpstreamTool = r.Access, r.Upstream, r.UpstreamTool
 			}
@@ -98,9 +106,9 @@ func CallAccess(server, tool string) AccessFunc {
 	}
 }
 
-// clientName is the MCP client's name from its initialize request, when the
+// ClientName is the MCP client's name from its initialize request, when the
 // transport kept it.
-func clientName(ctx context.Context) string {
+func ClientName(ctx context.Context) string {
 	s := server.ClientSessionFromContext(ctx)
 	if ci, ok := s.(server.SessionWithClientInfo); ok {
 		return ci.GetClientInfo().Name

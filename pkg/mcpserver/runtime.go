@@ -23,8 +23,10 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/policy"
+	"github.com/agentmesh/agentmesh/pkg/proxy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
 	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/toolpin"
 	"github.com/agentmesh/agentmesh/pkg/tools"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 )
@@ -58,6 +60,8 @@ type Runtime struct {
 	Pipeline *governance.Pipeline
 	MCP      *server.MCPServer
 	Tools    []tools.Tool
+	// Proxy governs the upstream MCP servers; nil without upstreams.
+	Proxy *proxy.Proxy
 
 	opts    Options
 	closers []func() error
@@ -149,7 +153,27 @@ func (rt *Runtime) open(ctx context.Context) error {
 		Log: rt.Log, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
 	})
+	if len(cfg.Upstreams) > 0 {
+		reserved := make([]string, 0, len(rt.Tools))
+		for _, t := range rt.Tools {
+			reserved = append(reserved, t.Definition().Name)
+		}
+		ups := make([]config.Upstream, len(cfg.Upstreams))
+		for i, u := range cfg.Upstreams {
+			if u.Cwd != "" {
+				u.Cwd = cfg.ResolvePath(u.Cwd) // relative to the configuration file
+			}
+			ups[i] = u
+		}
+		rt.Proxy = proxy.New(proxy.Options{
+			Upstreams: ups, Pipeline: rt.Pipeline, Reserved: reserved, Version: rt.version(), Stderr: rt.opts.Stderr, Warnf: rt.warnf,
+			Pins: &toolpin.Store{DB: rt.DB, Log: rt.Log, Agent: rt.ID.DID(), Now: rt.opts.Now},
+		})
+	}
 	rt.buildServer()
+	if rt.Proxy != nil {
+		rt.Proxy.Start(rt.MCP)
+	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
@@ -218,6 +242,9 @@ func (rt *Runtime) openCredentials() error {
 // the database.
 func (rt *Runtime) Close() error {
 	rt.closeMu.Do(func() {
+		if rt.Proxy != nil {
+			rt.Proxy.Close()
+		}
 		if rt.cancel != nil {
 			rt.cancel()
 			rt.wg.Wait()

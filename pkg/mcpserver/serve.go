@@ -24,18 +24,26 @@ with the reason; adapt the request rather than retrying it unchanged.`
 
 func (rt *Runtime) buildServer() {
 	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithInstructions(instructions), server.WithRecovery()}
-	opts = append(opts, rt.Pipeline.ServerOptions(governance.BuiltinResolver(rt.Tools...))...)
-	version := rt.opts.Version
-	if version == "" {
-		version = "dev"
+	resolve := governance.BuiltinResolver(rt.Tools...)
+	if rt.Proxy != nil {
+		resolve = governance.FirstOf(resolve, rt.Proxy.Resolve)
+		opts = append(opts, rt.Proxy.ServerOptions()...)
 	}
-	s := server.NewMCPServer("agentmesh", version, opts...)
+	opts = append(opts, rt.Pipeline.ServerOptions(resolve)...)
+	s := server.NewMCPServer("agentmesh", rt.version(), opts...)
 	for _, t := range rt.Tools {
 		s.AddTool(t.Definition(), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return t.Call(ctx, req.GetArguments())
 		})
 	}
 	rt.MCP = s
+}
+
+func (rt *Runtime) version() string {
+	if rt.opts.Version == "" {
+		return "dev"
+	}
+	return rt.opts.Version
 }
 
 // MaxMessageBytes bounds one JSON-RPC message on stdio; a longer line is

@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/lineio"
+)
+
+// ProtocolVersion is the MCP revision agentmesh speaks to upstreams: the
+// initialize handshake of 2025-11-25, which every current server accepts.
+const ProtocolVersion = "2025-11-25"
+
+// MaxMessageBytes bounds one message from an upstream's stdout.
+const MaxMessageBytes = 16 << 20
+
+// conn is one initialized session with an upstream.
+type conn struct {
+	t      transport.Interface
+	proc   *process      // nil for HTTP upstreams
+	done   chan struct{} // closed when the session is over (process exited)
+	ids    atomic.Int64
+	server serverInfo
+}
+
+// serverInfo is what the upstream said about itself in initialize.
+type serverInfo struct {
+	ProtocolVersion string `json:"protocolVersion"`
+	Capabilities    struct {
+		Tools     *struct{} `json:"tools"`
+		Resources *struct{} `json:"resources"`
+		Prompts   *struct{} `json:"prompts"`
+	} `json:"capabilities"`
+	ServerInfo struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"serverInfo"`
+}
+
+// dial starts (stdio) or connects to (HTTP) an upstream and performs the
+// initialize handshake.
+func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writer, onNotify func(mcp.JSONRPCNotification), warnf func(string, ...any)) (*conn, error) {
+	c := &conn{done: make(chan struct{})}
+	if u.Command != "" {
+		p, err := startProcess(u, stderr)
+		if err != nil {
+			return nil, err
+		}
+		c.proc = p
+		out := lineio.NewLimiter(p.stdout, MaxMessageBytes)
+		out.OnOversize = func(n int) {
+			warnf("upstream %s sent a message of over %d bytes (%d); it was discarded", u.Name, MaxMessageBytes, n)
+		}
+		t := transport.NewIO(out, p.stdin, nil)
+		t.SetRequestHandler(answerServerRequest)
+		c.t = t
+		go func() {
+			<-p.exited
+			close(c.done)
+		}()
+	} else {
+		headers := map[string]string{}
+		for k, v := range u.Headers {
+			headers[k] = os.ExpandEnv(v)
+		}
+		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		t, err := transport.NewStreamableHTTP(u.URL, transport.WithHTTPHeaders(headers), transport.WithContinuousListening(),
+			transport.WithHTTPBasicClient(&http.Client{Timeout: 0}), transport.WithHTTPLogger(logger))
+		if err != nil {
+			return nil, fmt.Errorf("url %s: %w", u.URL, err)
+		}
+		t.SetRequestHandler(answerServerRequest)
+		c.t = t
+	}
+	c.t.SetNotificationHandler(onNotify)
+	if err := c.t.Start(ctx); err != nil {
+		c.close()
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	raw, err := c.request(hctx, "initialize", map[string]any{
+		"protocolVersion": ProtocolVersion,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "agentmesh", "version": version},
+	})
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	if err := json.Unmarshal(raw, &c.server); err != nil {
+		c.close()
+		return nil, fmt.Errorf("initialize: malformed result: %w", err)
+	}
+	if h, ok := c.t.(transport.HTTPConnection); ok {
+		h.SetProtocolVersion(c.server.ProtocolVersion)
+	}
+	if err := c.t.SendNotification(hctx, mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: "notifications/initialized"}}); err != nil {
+		c.close()
+		return nil, fmt.Errorf("notifications/initialized: %w", err)
+	}
+	return c, nil
+}
+
+// startTimeout bounds starting an upstream and its initialize handshake.
+var startTimeout = 30 * time.Second
+
+// answerServerRequest answers requests an upstream sends us. agentmesh
+// answers ping and declares no client capabilities, so sampling,
+// elicitation and roots requests are refused.
+func answerServerRequest(_ context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	if req.Method == "ping" {
+		return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage(`{}`)), nil
+	}
+	return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND,
+		fmt.Sprintf("agentmesh does not forward %s requests from upstream servers", req.Method), nil), nil
+}
+
+// rpcError is a JSON-RPC error an upstream answered with.
+type rpcError struct {
+	Method  string
+	Code    int
+	Message string
+}
+
+func (e *rpcError) Error() string {
+	return fmt.Sprintf("%s failed with JSON-RPC error %d: %s", e.Method, e.Code, e.Message)
+}
+
+// errSessionOver is a request's error when the upstream went away.
+var errSessionOver = errors.New("the upstream connection closed")
+
+// request sends one request and waits for its response. When ctx ends
+// first, the upstream is told with notifications/cancelled (MCP
+// 2025-11-25, "Cancellation").
+func (c *conn) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	return c.requestID(ctx, c.ids.Add(1), method, params)
+}
+
+func (c *conn) requestID(ctx context.Context, id int64, method string, params any) (json.RawMessage, error) {
+	resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params})
+	if err != nil {
+		if ctx.Err() != nil {
+			reason := "cancelled by the client"
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				reason = "timed out"
+			}
+			c.cancel(id, reason)
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, transport.ErrTransportClosed) {
+			return nil, errSessionOver
+		}
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, &rpcError{Method: method, Code: resp.Error.Code, Message: resp.Error.Message}
+	}
+	if len(resp.Result) == 0 {
+		return nil, fmt.Errorf("%s: the response has no result", method)
+	}
+	return resp.Result, nil
+}
+
+// cancel tells the upstream that request id is no longer wanted.
+func (c *conn) cancel(id int64, reason string) {
+	ctx, done := context.WithTimeout(context.Background(), 2*time.Second)
+	defer done()
+	c.t.SendNotification(ctx, mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
+		Method: "notifications/cancelled",
+		Params: mcp.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason}},
+	}})
+}
+
+// close ends the session: for stdio, stdin is closed first so the server
+// can exit cleanly.
+func (c *conn) close() {
+	if c.proc != nil {
+		c.proc.stop(3 * time.Second)
+		c.t.Close()
+		return
+	}
+	if c.t != nil {
+		c.t.Close()
+	}
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+	}
+}

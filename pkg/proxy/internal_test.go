@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestPrefixWriterPrefixesWholeLines(t *testing.T) {
+	var out strings.Builder
+	w := &prefixWriter{w: &out, prefix: "[up] "}
+	for _, chunk := range []string{"one\ntw", "o\r\n", "", "three", "\nfour"} {
+		w.Write([]byte(chunk))
+	}
+	if got, want := out.String(), "[up] one\n[up] two\n[up] three\n"; got != want {
+		t.Fatalf("before flush: %q, want %q", got, want)
+	}
+	w.flush()
+	if got, want := out.String(), "[up] one\n[up] two\n[up] three\n[up] four\n"; got != want {
+		t.Fatalf("after flush: %q, want %q", got, want)
+	}
+	// A line that never ends is emitted in bounded pieces.
+	out.Reset()
+	w.Write([]byte(strings.Repeat("x", 3*maxStderrLine)))
+	if n := strings.Count(out.String(), "[up] "); n < 2 {
+		t.Fatalf("an endless line produced %d prefixed pieces, want it split", n)
+	}
+}
+
+func TestExposedToolKeepsRawSchemas(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw     string
+		wantIn        string
+		wantOut       string
+		wantErrSubstr string
+	}{
+		{"unknown keys kept", `{"name":"t","inputSchema":{"type":"object","x-a":[1,2],"$defs":{"d":{}}},"outputSchema":{"type":"object","x-b":true}}`,
+			`{"type":"object","x-a":[1,2],"$defs":{"d":{}}}`, `{"type":"object","x-b":true}`, ""},
+		{"missing input schema", `{"name":"t"}`, `{"type":"object"}`, "", ""},
+		{"null output schema", `{"name":"t","inputSchema":{"type":"object"},"outputSchema":null}`, `{"type":"object"}`, "", ""},
+		{"not an object", `[1]`, "", "", "cannot unmarshal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tool, err := exposedTool(json.RawMessage(tc.raw), "up__t")
+			if tc.wantErrSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrSubstr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErrSubstr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tool.Name != "up__t" {
+				t.Errorf("name %q", tool.Name)
+			}
+			b, _ := json.Marshal(tool)
+			var got map[string]any
+			json.Unmarshal(b, &got)
+			var wantIn any
+			json.Unmarshal([]byte(tc.wantIn), &wantIn)
+			if !reflect.DeepEqual(got["inputSchema"], wantIn) {
+				t.Errorf("inputSchema %v, want %s", got["inputSchema"], tc.wantIn)
+			}
+			if tc.wantOut == "" {
+				if _, ok := got["outputSchema"]; ok {
+					t.Errorf("outputSchema %v, want none", got["outputSchema"])
+				}
+			} else {
+				var wantOut any
+				json.Unmarshal([]byte(tc.wantOut), &wantOut)
+				if !reflect.DeepEqual(got["outputSchema"], wantOut) {
+					t.Errorf("outputSchema %v, want %s", got["outputSchema"], tc.wantOut)
+				}
+			}
+		})
+	}
+}
+
+// FuzzExposedTool: any upstream tool object either is refused or becomes
+// a tool that marshals, under the exposed name, with the upstream's input
+// schema semantically unchanged.
+func FuzzExposedTool(f *testing.F) {
+	f.Add(`{"name":"t","inputSchema":{"type":"object","x":1}}`)
+	f.Add(`{"name":"t","inputSchema":{"type":"object"},"outputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"title":"T"}`)
+	f.Add(`{"name":"t","inputSchema":"string"}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		tool, err := exposedTool(json.RawMessage(raw), "up__t")
+		if err != nil {
+			return
+		}
+		b, err := json.Marshal(tool)
+		if err != nil {
+			t.Fatalf("accepted tool does not marshal: %v", err)
+		}
+		var got, orig map[string]any
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["name"] != "up__t" {
+			t.Fatalf("name %v", got["name"])
+		}
+		if json.Unmarshal([]byte(raw), &orig) == nil {
+			if in, ok := orig["inputSchema"]; ok && in != nil && !reflect.DeepEqual(got["inputSchema"], in) {
+				t.Fatalf("inputSchema changed: %v -> %v", in, got["inputSchema"])
+			}
+		}
+	})
+}

@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
+)
+
+// upstream is one governed MCP server and its supervisor: it keeps a
+// session open, restarting a stdio server that exits (with backoff), and
+// refreshes the catalog after each (re)start and on list_changed.
+type upstream struct {
+	cfg    config.Upstream
+	prefix string
+	p      *Proxy
+
+	mu      sync.Mutex
+	cur     *conn
+	ready   chan struct{} // closed when cur is set; replaced when it goes
+	lastErr string        // why there is no session, for refused calls
+
+	firstOnce sync.Once
+}
+
+// firstDone marks the upstream's first start as over (listed or failed).
+func (u *upstream) firstDone() { u.firstOnce.Do(u.p.first.Done) }
+
+func newUpstream(p *Proxy, cfg config.Upstream) *upstream {
+	prefix := cfg.Name + "__"
+	if cfg.Prefix != nil {
+		prefix = *cfg.Prefix
+	}
+	return &upstream{cfg: cfg, prefix: prefix, p: p, ready: make(chan struct{}), lastErr: "starting"}
+}
+
+// Backoff bounds between restarts of a failing upstream.
+var (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// run keeps a session with the upstream until ctx ends.
+func (u *upstream) run(ctx context.Context) {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		started := time.Now()
+		c, err := dial(ctx, u.cfg, u.p.opts.Version, u.p.opts.Stderr, u.notification, u.p.warnf)
+		if err != nil {
+			u.setDown(fmt.Sprintf("it could not be started: %v", err))
+			u.firstDone()
+			u.p.warnf("upstream %s: %v; retrying in %s", u.cfg.Name, err, backoff)
+		} else {
+			if err := u.p.refresh(ctx, u, c); err != nil {
+				u.p.warnf("upstream %s: listing its tools: %v", u.cfg.Name, err)
+			}
+			u.setUp(c)
+			select {
+			case <-ctx.Done():
+				u.setDown("agentmesh is shutting down")
+				c.close()
+				return
+			case <-c.done:
+			}
+			status := "the connection closed"
+			if c.proc != nil {
+				status = c.proc.exitStatus()
+			}
+			u.setDown("it exited (" + status + ")")
+			c.close()
+			if time.Since(started) > time.Minute {
+				backoff = minBackoff
+			}
+			u.p.warnf("upstream %s exited (%s); restarting in %s", u.cfg.Name, status, backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+func (u *upstream) setUp(c *conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.cur = c
+	close(u.ready)
+}
+
+func (u *upstream) setDown(why string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.lastErr = why
+	if u.cur != nil {
+		u.cur = nil
+		u.ready = make(chan struct{})
+	}
+}
+
+// session returns the current session, waiting up to startTimeout for a
+// (re)starting upstream.
+func (u *upstream) session(ctx context.Context) (*conn, error) {
+	u.mu.Lock()
+	c, ready := u.cur, u.ready
+	u.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case <-ready:
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if u.cur != nil {
+			return u.cur, nil
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return nil, fmt.Errorf("upstream %s is not available: %s", u.cfg.Name, u.lastErr)
+}
+
+// call forwards one request, bounded by the upstream's timeout, and turns
+// the ways it can fail into errors that name the upstream.
+func (u *upstream) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	c, err := u.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	timeout := u.cfg.Timeout.D()
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := c.request(cctx, method, params)
+	switch {
+	case err == nil:
+		return raw, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("cancelled by the client; upstream %s was sent notifications/cancelled", u.cfg.Name)
+	case cctx.Err() != nil:
+		return nil, fmt.Errorf("upstream %s did not answer %s within %s (it was sent notifications/cancelled)", u.cfg.Name, method, timeout)
+	case errors.Is(err, errSessionOver):
+		select {
+		case <-c.done:
+		case <-time.After(time.Second):
+		}
+		why := "its connection closed"
+		if c.proc != nil {
+			select {
+			case <-c.proc.exited:
+				why = "it exited (" + c.proc.exitStatus() + ")"
+			default:
+			}
+		}
+		return nil, fmt.Errorf("upstream %s failed during %s: %s; agentmesh restarts it", u.cfg.Name, method, why)
+	default:
+		var re *rpcError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("upstream %s: %w", u.cfg.Name, err)
+		}
+		return nil, fmt.Errorf("upstream %s: %s: %w", u.cfg.Name, method, err)
+	}
+}
+
+// defaultTimeout bounds one forwarded request when the upstream sets none.
+const defaultTimeout = 2 * time.Minute
+
+// notification handles what the upstream sends unasked. It runs on the
+// transport's read loop, so anything slow goes to a goroutine; progress is
+// forwarded in order.
+func (u *upstream) notification(n mcp.JSONRPCNotification) {
+	switch n.Method {
+	case "notifications/progress":
+		u.p.forwardProgress(n.Params.AdditionalFields)
+	case "notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed":
+		go func() {
+			u.mu.Lock()
+			c := u.cur
+			u.mu.Unlock()
+			if c == nil {
+				return
+			}
+			if err := u.p.refresh(context.Background(), u, c); err != nil {
+				u.p.warnf("upstream %s: refreshing after %s: %v", u.cfg.Name, n.Method, err)
+			}
+		}()
+	case "notifications/message":
+		if data, err := json.Marshal(n.Params.AdditionalFields); err == nil {
+			u.p.warnf("upstream %s log: %s", u.cfg.Name, data)
+		}
+	}
+}
+
+// listAll fetches every page of a list method and returns the raw items
+// under key (MCP 2025-11-25, "Pagination").
+func listAll(ctx context.Context, c *conn, method, key string) ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	cursor := ""
+	for page := 0; page < maxPages; page++ {
+		params := map[string]any{}
+		if cursor != "" {
+			params["cursor"] = cursor
+		}
+		raw, err := c.request(ctx, method, params)
+		if err != nil {
+			return nil, err
+		}
+		var res struct {
+			NextCursor string `json:"nextCursor"`
+		}
+		var items map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("%s: malformed result: %w", method, err)
+		}
+		json.Unmarshal(raw, &res)
+		var list []json.RawMessage
+		if v, ok := items[key]; ok {
+			if err := json.Unmarshal(v, &list); err != nil {
+				return nil, fmt.Errorf("%s: %q is not an array: %w", method, key, err)
+			}
+		}
+		all = append(all, list...)
+		if res.NextCursor == "" {
+			return all, nil
+		}
+		cursor = res.NextCursor
+	}
+	return nil, fmt.Errorf("%s: more than %d pages", method, maxPages)
+}
+
+const maxPages = 100

@@ -164,7 +164,7 @@ func serveRun(g *globals, opts serveOptions) error {
 		tools := fmt.Sprintf("%d tools", len(rt.Tools))
 		if rt.Proxy != nil {
 			n, proxied := rt.Proxy.Upstreams()
-			tools = fmt.Sprintf("%d built-in tools, %d from %d upstreams", len(rt.Tools), proxied, n)
+			tools = fmt.Sprintf("%d built-in tools, %d from %d upstream(s)", len(rt.Tools), proxied, n)
 		}
 		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%s; state %s)\n", transportName(opts), rt.ID.DID(), tools, cfg.Source.StateDir)
 	}

@@ -58,6 +58,10 @@ func upstreamServer(t *testing.T) string {
 }
 
 func openRuntime(t *testing.T, up config.Upstream, policy string) *mcpserver.Runtime {
+	return openRuntimeWith(t, up, policy, nil)
+}
+
+func openRuntimeWith(t testing.TB, up config.Upstream, policy string, edit func(*config.Config)) *mcpserver.Runtime {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -75,6 +79,9 @@ func openRuntime(t *testing.T, up config.Upstream, policy string) *mcpserver.Run
 		}
 		cfg.Policies.Paths = []string{p}
 	}
+	if edit != nil {
+		edit(&cfg)
+	}
 	rt, err := mcpserver.Open(context.Background(), &cfg, mcpserver.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +90,7 @@ func openRuntime(t *testing.T, up config.Upstream, policy string) *mcpserver.Run
 	return rt
 }
 
-func connect(t *testing.T, rt *mcpserver.Runtime) *client.Client {
+func connect(t testing.TB, rt *mcpserver.Runtime) *client.Client {
 	t.Helper()
 	c, err := client.NewInProcessClient(rt.MCP)
 	if err != nil {

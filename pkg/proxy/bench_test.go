@@ -1,0 +1,85 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
+)
+
+// TestMain lets the test binary serve as a stdio upstream: with
+// PROXY_TEST_UPSTREAM=1 it runs an echo server instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("PROXY_TEST_UPSTREAM") == "1" {
+		s := server.NewMCPServer("echo-upstream", "1.0.0", server.WithToolCapabilities(true))
+		s.AddTool(mcp.NewTool("echo", mcp.WithString("message", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("Echo: " + req.GetString("message", "")), nil
+		})
+		if err := server.ServeStdio(s); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func stdioUpstream(b testing.TB) config.Upstream {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return config.Upstream{Name: "up", Command: exe, Env: map[string]string{"PROXY_TEST_UPSTREAM": "1"}}
+}
+
+func benchEcho(b *testing.B, c *client.Client, tool string) {
+	ctx := context.Background()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msg := fmt.Sprintf("hello %d", i)
+		req.Params.Arguments = map[string]any{"message": msg}
+		res, err := c.CallTool(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := res.Content[0].(mcp.TextContent).Text; res.IsError || got != "Echo: "+msg {
+			b.Fatalf("result %q (isError %v)", got, res.IsError)
+		}
+	}
+}
+
+// BenchmarkEchoDirect: an mcp-go client calls the stdio upstream itself.
+func BenchmarkEchoDirect(b *testing.B) {
+	u := stdioUpstream(b)
+	c, err := client.NewStdioMCPClient(u.Command, []string{"PROXY_TEST_UPSTREAM=1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25"
+	if _, err := c.Initialize(context.Background(), init); err != nil {
+		b.Fatal(err)
+	}
+	benchEcho(b, c, "echo")
+}
+
+// BenchmarkEchoGoverned: the same call through the proxy and the whole
+// pipeline (credential, scope, policy, redaction, durable audit append,
+// trust), the client in-process; synchronous full and normal.
+func BenchmarkEchoGoverned(b *testing.B) {
+	for _, sync := range []string{"full", "normal"} {
+		b.Run("synchronous="+sync, func(b *testing.B) {
+			rt := openRuntimeWith(b, stdioUpstream(b), "", func(c *config.Config) { c.Audit.Synchronous = sync })
+			c := connect(b, rt)
+			benchEcho(b, c, "up__echo")
+		})
+	}
+}

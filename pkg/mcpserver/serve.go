@@ -85,7 +85,10 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 		}
 		rt.warnf("serving on non-loopback %s without client authentication: anyone who can reach it can call tools (governed, but unauthenticated)", o.Addr)
 	}
-	h := server.NewStreamableHTTPServer(rt.MCP, server.WithEndpointPath("/mcp"))
+	// Stateful: a session exists only after initialize and ends with
+	// DELETE (later requests with its id get 404), per MCP 2025-11-25
+	// "Session Management".
+	h := server.NewStreamableHTTPServer(rt.MCP, server.WithEndpointPath("/mcp"), server.WithStateful(true))
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
 	ln, err := net.Listen("tcp", o.Addr)
@@ -100,9 +103,15 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Close the MCP sessions (and their event streams) first, then give
+		// in-flight calls a moment to finish: their audit entries are
+		// written either way.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		h.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
 		return nil
 	case err := <-errc:
 		return err

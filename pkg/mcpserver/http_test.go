@@ -30,7 +30,9 @@ func TestHTTPSessions(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- rt.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Ready: func(a string) { addr <- a }}) }()
+	go func() {
+		done <- rt.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	}()
 	url := "http://" + <-addr + "/mcp"
 
 	post := func(session, body string) (int, string, string) {

@@ -129,7 +129,25 @@ func (p *Pipeline) redactResult(ctx context.Context, res *mcp.CallToolResult) (*
 			out.Content[i] = mcp.NewTextContent(r.Text)
 		}
 	}
-	if res.StructuredContent != nil {
+	switch {
+	case len(res.RawStructuredContent) > 0:
+		// A result decoded from an upstream keeps the bytes it came with,
+		// and mcp-go encodes those rather than StructuredContent: redact
+		// the bytes themselves (keeping key order and numbers), and the
+		// decoded value with them.
+		red, findings, err := p.opts.Redactor.RedactJSON(ctx, res.RawStructuredContent)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range findings {
+			rules[f.RuleID] = true
+		}
+		out.RawStructuredContent = red
+		out.StructuredContent = nil
+		if err := json.Unmarshal(red, &out.StructuredContent); err != nil {
+			return nil, nil, err
+		}
+	case res.StructuredContent != nil:
 		raw, err := json.Marshal(res.StructuredContent)
 		if err != nil {
 			return nil, nil, err

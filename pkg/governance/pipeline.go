@@ -113,7 +113,9 @@ type outcome struct {
 func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolResult, error) {
 	start := p.opts.Now()
 	o, res := p.decide(ctx, c, next)
-	entry := p.entry(ctx, c, start, o)
+	// A cancelled call is recorded like any other: its params are scanned
+	// under the redactor's own time bound, not the call's context.
+	entry := p.entry(context.WithoutCancel(ctx), c, start, o)
 	// The entry is written even if the client went away meanwhile: the
 	// tool may already have acted.
 	logged, err := p.opts.Log.Append(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))

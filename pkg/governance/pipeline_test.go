@@ -330,3 +330,46 @@ func TestUnknownContentBlocksAreScanned(t *testing.T) {
 		t.Fatalf("entry: %+v", last)
 	}
 }
+
+// TestDecodedStructuredContentIsRedacted: a result decoded from an upstream
+// keeps its raw structuredContent bytes, which mcp-go encodes in preference
+// to the decoded value; a secret there must not pass (found by the e2e
+// suite with server-filesystem, which returns files as structuredContent).
+func TestDecodedStructuredContentIsRedacted(t *testing.T) {
+	f := newFixture(t, nil)
+	args := map[string]any{"path": "/data/a.txt"}
+	raw := json.RawMessage(`{"content":[{"type":"text","text":"ok"}],"structuredContent":{"content":"region = eu-west-1\ndb password: hunter2\n","size":12345678901234567890}}`)
+	res, err := f.p.Run(context.Background(), Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
+		return mcp.ParseCallToolResult(&raw)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), "[REDACTED:") {
+		t.Fatalf("encoded result %s: want the structured content redacted", out)
+	}
+	// The bytes are redacted in place: numbers keep their digits.
+	if !strings.Contains(string(out), `"size":12345678901234567890`) {
+		t.Fatalf("encoded result %s: the large number lost precision", out)
+	}
+}
+
+// TestParamsOfCancelledCallsAreLogged: a call the client cancelled is still
+// audited with its (scanned) params.
+func TestParamsOfCancelledCallsAreLogged(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	args := map[string]any{"path": "/data/a.txt"}
+	f.p.Run(ctx, Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
+		cancel()
+		return nil, ctx.Err()
+	})
+	last, _ := f.log.List(context.Background(), auditlog.Filter{Tool: "notes_read", AfterSeq: -1, Limit: 1})
+	if len(last) != 1 || string(last[0].Entry.Params) != `{"path":"/data/a.txt"}` {
+		t.Fatalf("entry of the cancelled call: %+v", last)
+	}
+}

@@ -91,6 +91,26 @@ type promptRoute struct {
 type progressTarget struct {
 	ctx   context.Context
 	token any
+	sent  atomic.Int64
+}
+
+// flushNotifications waits (briefly) until the notifications queued for
+// the client's session are written. mcp-go writes notifications from a
+// goroutine and responses directly, so without this a call's last
+// progress notification could reach the client after its result, which
+// MCP 2025-11-25 ("Progress") does not allow.
+func flushNotifications(ctx context.Context) {
+	s := server.ClientSessionFromContext(ctx)
+	if s == nil {
+		return
+	}
+	ch := s.NotificationChannel()
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for len(ch) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	// The writer has taken the last one off the queue; let it write.
+	time.Sleep(time.Millisecond)
 }
 
 // New returns a proxy for the configured upstreams; Start connects them.
@@ -462,8 +482,14 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 			}
 			if m.ProgressToken != nil {
 				ours := fmt.Sprintf("agentmesh-%d", p.tokens.Add(1))
-				p.progress.Store(ours, progressTarget{ctx: ctx, token: m.ProgressToken})
-				defer p.progress.Delete(ours)
+				t := &progressTarget{ctx: ctx, token: m.ProgressToken}
+				p.progress.Store(ours, t)
+				defer func() {
+					p.progress.Delete(ours)
+					if t.sent.Load() > 0 {
+						flushNotifications(ctx)
+					}
+				}()
 				meta["progressToken"] = ours
 			}
 			if len(meta) > 0 {
@@ -493,13 +519,15 @@ func (p *Proxy) forwardProgress(fields map[string]any) {
 	if !ok || p.srv == nil {
 		return
 	}
-	t := v.(progressTarget)
+	t := v.(*progressTarget)
 	out := make(map[string]any, len(fields))
 	for k, v := range fields {
 		out[k] = v
 	}
 	out["progressToken"] = t.token
-	p.srv.SendNotificationToClient(t.ctx, "notifications/progress", out)
+	if p.srv.SendNotificationToClient(t.ctx, "notifications/progress", out) == nil {
+		t.sent.Add(1)
+	}
 }
 
 // resourceTarget is the scope target of a resource: the URI escaped into

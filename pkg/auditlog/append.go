@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -23,6 +24,8 @@ type pending struct {
 	entry audit.Entry
 	hook  Hook
 	done  chan result
+	// queued entries (Enqueue) have no one waiting for them.
+	queued bool
 }
 
 type result struct {
@@ -65,6 +68,39 @@ func (l *Log) Append(ctx context.Context, e audit.Entry, hook Hook) (audit.Entry
 	return r.entry, r.err
 }
 
+// Enqueue is Append's relaxed form (Options.BatchWindow): it returns once
+// e is queued, and the committer writes it with the others of its window.
+// A crash loses the entries of at most one window; a failed commit loses
+// its entries, is reported to Options.OnEnqueuedError, and makes every
+// later Enqueue fail, so that nothing more happens unrecorded. e's
+// sequence number is not known when Enqueue returns.
+func (l *Log) Enqueue(ctx context.Context, e audit.Entry, hook Hook) error {
+	if l.signer == nil {
+		return errors.New("audit log opened read-only")
+	}
+	l.brokenMu.Lock()
+	broken := l.broken
+	l.brokenMu.Unlock()
+	if broken != nil {
+		return fmt.Errorf("an earlier batched audit commit failed, so nothing more is accepted: %w", broken)
+	}
+	if e.Timestamp.IsZero() {
+		e.Timestamp = l.opts.Now()
+	}
+	p := &pending{ctx: context.WithoutCancel(ctx), entry: e, hook: hook, done: make(chan result, 1), queued: true}
+	l.closing.RLock()
+	defer l.closing.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	select {
+	case l.appends <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (l *Log) commitLoop() {
 	defer l.wg.Done()
 	for {
@@ -83,14 +119,39 @@ func (l *Log) commitLoop() {
 			}
 		}
 		batch := []*pending{first}
+		var window <-chan time.Time
+		var timer *time.Timer
+		if first.queued && l.opts.BatchWindow > 0 {
+			timer = time.NewTimer(l.opts.BatchWindow)
+			window = timer.C
+		}
 	fill:
 		for len(batch) < l.opts.MaxBatch {
+			if window == nil {
+				select {
+				case p := <-l.appends:
+					batch = append(batch, p)
+				default:
+					break fill
+				}
+				continue
+			}
+			// Relaxed mode: keep collecting until the window ends, or
+			// someone waits for a commit (Append), or shutdown.
 			select {
 			case p := <-l.appends:
 				batch = append(batch, p)
-			default:
+				if !p.queued {
+					break fill
+				}
+			case <-window:
+				break fill
+			case <-l.done:
 				break fill
 			}
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		l.commit(batch)
 	}
@@ -169,6 +230,9 @@ func (l *Log) commit(batch []*pending) {
 		r := results[i]
 		if err != nil {
 			r = result{err: fmt.Errorf("audit append not committed: %w", err)}
+		}
+		if p.queued && r.err != nil {
+			l.markBroken(r.err)
 		}
 		p.done <- r
 	}
@@ -249,4 +313,16 @@ func (l *Log) insert(ctx context.Context, st *stmts, hr *batchHashes, seq int64,
 		return fmt.Errorf("storing entry %d: %w", seq, err)
 	}
 	return nil
+}
+
+func (l *Log) markBroken(err error) {
+	l.brokenMu.Lock()
+	first := l.broken == nil
+	if first {
+		l.broken = err
+	}
+	l.brokenMu.Unlock()
+	if first && l.opts.OnEnqueuedError != nil {
+		l.opts.OnEnqueuedError(err)
+	}
 }

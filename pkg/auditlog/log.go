@@ -42,6 +42,13 @@ type Options struct {
 	// OnWitnessError is told when the witness cannot be written (a warning,
 	// never a refused call).
 	OnWitnessError func(error)
+	// BatchWindow > 0 is the relaxed mode used by Enqueue: the committer
+	// collects entries for up to this long before committing them
+	// together. Append still waits for its commit.
+	BatchWindow time.Duration
+	// OnEnqueuedError is told when a commit of enqueued entries fails:
+	// those entries are lost, and every later Enqueue fails.
+	OnEnqueuedError func(error)
 }
 
 // Log is an open audit log.
@@ -60,6 +67,11 @@ type Log struct {
 	closed    bool
 	wg        sync.WaitGroup
 	witness   *witnessWriter
+
+	// broken is why a commit of enqueued (not waited-for) entries failed;
+	// once set, Enqueue refuses (fail closed from then on).
+	brokenMu sync.Mutex
+	broken   error
 }
 
 // Origin names a log: "agentmesh/<DID>/<first 16 hex digits of the

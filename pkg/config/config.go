@@ -197,6 +197,10 @@ type Audit struct {
 	// "normal" (WAL without fsync per commit: faster, may lose the last
 	// commits on power loss, never corrupts).
 	Synchronous string `yaml:"synchronous"`
+	// BatchWindow > 0 is the relaxed durability mode: calls return once
+	// their entry is queued, and queued entries are committed together at
+	// least this often. A crash loses at most one window of entries.
+	BatchWindow Duration `yaml:"batch_window"`
 	// MaxParamBytes: larger params are stored as their SHA-256 only.
 	MaxParamBytes int `yaml:"max_param_bytes"`
 	// Witness keeps a copy of the latest checkpoint outside the state

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/scope"
@@ -83,6 +84,9 @@ func (v *validator) check(c *Config) {
 	}
 	if s := c.Audit.Synchronous; s != "full" && s != "normal" {
 		v.errorf("audit.synchronous", "must be \"full\" (fsync every commit) or \"normal\" (faster, may lose the last commits on power loss), got %q", s)
+	}
+	if w := c.Audit.BatchWindow; w < 0 || w.D() > time.Second {
+		v.errorf("audit.batch_window", "must be between 0 (every call waits for its commit) and 1s, got %s", w)
 	}
 	if c.Audit.MaxParamBytes < 256 {
 		v.errorf("audit.max_param_bytes", "must be at least 256")

@@ -38,7 +38,7 @@ func (p *Pipeline) console(c Call, o outcome, e audit.Entry, err error) {
 	l := DecisionLine{Time: p.opts.Now(), Tool: c.Tool, Access: o.access, Result: string(o.result), Reason: o.reason, Rules: o.rules, Enforced: o.enforce == nil || *o.enforce}
 	if err != nil {
 		l.Result, l.Error = "error", err.Error()
-	} else {
+	} else if !p.opts.BatchedAudit {
 		seq := e.Seq
 		l.Seq, l.TrustScore = &seq, e.TrustScore
 	}

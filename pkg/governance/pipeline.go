@@ -51,7 +51,12 @@ type Options struct {
 	RedactOutputs bool
 	RedactParams  bool
 	Log           *auditlog.Log
-	Trust         *trust.Store
+	// BatchedAudit is the relaxed durability mode (audit.batch_window):
+	// a call's result is returned once its entry is queued, not committed;
+	// the log commits queued entries every window. If such a commit
+	// fails, every later call is refused.
+	BatchedAudit bool
+	Trust        *trust.Store
 	// KeepWhenRevoked lists tools still allowed while trust is revoked.
 	KeepWhenRevoked []string
 	Shadow          bool
@@ -118,7 +123,13 @@ func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolRes
 	entry := p.entry(context.WithoutCancel(ctx), c, start, o)
 	// The entry is written even if the client went away meanwhile: the
 	// tool may already have acted.
-	logged, err := p.opts.Log.Append(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
+	var logged audit.Entry
+	var err error
+	if p.opts.BatchedAudit {
+		err = p.opts.Log.Enqueue(ctx, entry, p.opts.Trust.Hook(o.event))
+	} else {
+		logged, err = p.opts.Log.Append(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
+	}
 	if err != nil {
 		// Fail closed: the log does not show this call, so its result is
 		// not returned.

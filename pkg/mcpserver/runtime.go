@@ -114,7 +114,10 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if rt.DB, err = d.OpenDB(ctx, cfg.Audit.Synchronous); err != nil {
 		return err
 	}
-	logOpts := auditlog.Options{Now: rt.opts.Now, OnWitnessError: func(err error) { rt.warnf("%v", err) }}
+	logOpts := auditlog.Options{Now: rt.opts.Now, OnWitnessError: func(err error) { rt.warnf("%v", err) }, BatchWindow: cfg.Audit.BatchWindow.D(),
+		OnEnqueuedError: func(err error) {
+			rt.warnf("a batched audit commit failed, its entries are lost, and every call is refused from now on (audit.batch_window): %v", err)
+		}}
 	if cfg.Audit.Witness && cfg.Source.UserConfigDir != "" {
 		logOpts.WitnessDir = auditlog.WitnessDir(cfg.Source.UserConfigDir)
 	}
@@ -150,7 +153,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 	rt.Pipeline = governance.New(governance.Options{
 		Agent: rt.ID.DID(), Credentials: rt.Rotator, Policy: rt.Policy,
 		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
-		Log: rt.Log, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
+		Log: rt.Log, BatchedAudit: cfg.Audit.BatchWindow > 0, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
 	})
 	if len(cfg.Upstreams) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -73,11 +74,18 @@ func BenchmarkEchoDirect(b *testing.B) {
 
 // BenchmarkEchoGoverned: the same call through the proxy and the whole
 // pipeline (credential, scope, policy, redaction, durable audit append,
-// trust), the client in-process; synchronous full and normal.
+// trust), the client in-process: fsync per commit, no fsync, and the
+// relaxed mode (results return once the entry is queued).
 func BenchmarkEchoGoverned(b *testing.B) {
-	for _, sync := range []string{"full", "normal"} {
-		b.Run("synchronous="+sync, func(b *testing.B) {
-			rt := openRuntimeWith(b, stdioUpstream(b), "", func(c *config.Config) { c.Audit.Synchronous = sync })
+	for _, mode := range []struct {
+		name   string
+		sync   string
+		window time.Duration
+	}{{"synchronous=full", "full", 0}, {"synchronous=normal", "normal", 0}, {"batch_window=5ms", "full", 5 * time.Millisecond}} {
+		b.Run(mode.name, func(b *testing.B) {
+			rt := openRuntimeWith(b, stdioUpstream(b), "", func(c *config.Config) {
+				c.Audit.Synchronous, c.Audit.BatchWindow = mode.sync, config.Duration(mode.window)
+			})
 			c := connect(b, rt)
 			benchEcho(b, c, "up__echo")
 		})

@@ -88,7 +88,7 @@ const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 // ---------------------------------------------------------------------------
 // agentmesh workspaces: a config, a state dir, HOME and XDG_CONFIG_HOME
 
-function workspace(name, synchronous) {
+function workspace(name, synchronous, batchWindow = '0s') {
   const dir = join(WORK, name);
   const home = join(dir, 'home');
   mkdirSync(join(home, '.config'), { recursive: true });
@@ -98,13 +98,14 @@ function workspace(name, synchronous) {
     `# written by scripts/bench/proxy/bench.mjs
 agent: {name: bench, sponsor: bench@example.com}
 policies: {paths: []}          # the embedded default policy
-audit: {synchronous: ${synchronous}}
+audit: {synchronous: ${synchronous}, batch_window: ${batchWindow}}
 `,
   );
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
   delete env.AGENTMESH_CONFIG;
   delete env.AGENTMESH_STATE_DIR;
-  return { name, dir, config, state: join(dir, 'state'), env, synchronous };
+  const mode = batchWindow === '0s' ? `synchronous: ${synchronous}` : `batch_window: ${batchWindow}`;
+  return { name, dir, config, state: join(dir, 'state'), env, synchronous, mode };
 }
 const amArgs = (ws, ...rest) => ['--config', ws.config, '--state-dir', ws.state, ...rest];
 
@@ -223,7 +224,7 @@ async function supergatewayTarget() {
 }
 
 async function agentmeshHttpTarget(ws) {
-  const t = { key: `am-${ws.synchronous}`, label: `agentmesh --http (synchronous: ${ws.synchronous})`, tool: 'upstream__echo', n: 0, ws, samples: [], clients: [] };
+  const t = { key: `am-${ws.name}`, label: `agentmesh --http (${ws.mode})`, tool: 'upstream__echo', n: 0, ws, samples: [], clients: [] };
   const args = amArgs(ws, 'serve', '--http', '127.0.0.1:0', '--quiet', '--', NODE, EVERYTHING, 'stdio');
   Object.assign(t, await startHttpServer(t.label, BIN, args, ws.env, /listening on (http:\/\/\S+\/mcp)/, [/listening on http/, UPSTREAM_BANNER]));
   t.client = await httpSession(t);
@@ -382,13 +383,15 @@ out(`load average at start: ${loadavg()}`);
 let failed = false;
 try {
   if (PHASES.has('stdio')) {
-    log('stdio: starting direct, agentmesh full, agentmesh normal');
+    log('stdio: starting direct, agentmesh full, agentmesh normal, agentmesh batched');
     const full = workspace('stdio-full', 'full');
     const normal = workspace('stdio-normal', 'normal');
+    const batched = workspace('stdio-batched', 'full', '5ms');
     const direct = await stdioTarget('direct', 'direct (stdio)', NODE, [EVERYTHING, 'stdio']);
     const amFull = await stdioTarget('am-full', 'agentmesh (synchronous: full)', BIN, amArgs(full, 'serve', '--quiet', '--', NODE, EVERYTHING, 'stdio'), full);
     const amNormal = await stdioTarget('am-normal', 'agentmesh (synchronous: normal)', BIN, amArgs(normal, 'serve', '--quiet', '--', NODE, EVERYTHING, 'stdio'), normal);
-    const targets = [direct, amFull, amNormal];
+    const amBatched = await stdioTarget('am-batched', 'agentmesh (batch_window: 5ms)', BIN, amArgs(batched, 'serve', '--quiet', '--', NODE, EVERYTHING, 'stdio'), batched);
+    const targets = [direct, amFull, amNormal, amBatched];
     for (const t of targets) t.phase = 'stdio';
     log(`stdio: warm-up ${WARMUP}, ${ROUNDS} rounds × ${CALLS} calls per target`);
     const t0 = performance.now();
@@ -405,22 +408,24 @@ try {
     out(row(['target', 'calls', 'p50', 'p90', 'p99', 'mean', 'max', 'added p50', 'ratio p50', 'target (added p50)']));
     out(row(['---', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '---']));
     out(row([direct.label, d.n, ms(d.p50), ms(d.p90), ms(d.p99), ms(d.mean), ms(d.max), '', '1.00×', '']));
-    for (const [t, limit] of [[amFull, 0.5], [amNormal, 0.15]]) {
+    for (const [t, limit] of [[amFull, 0.5], [amNormal, 0.15], [amBatched, 0.15]]) {
       const s = stats(t.samples);
       const added = s.p50 - d.p50;
       out(row([t.label, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), ms(s.max), `+${ms(added)}`, `${(s.p50 / d.p50).toFixed(2)}×`, verdict(added, limit)]));
     }
-    for (const t of [amFull, amNormal]) audits.push([t, auditCheck(t)]);
+    for (const t of [amFull, amNormal, amBatched]) audits.push([t, auditCheck(t)]);
   }
 
   if (PHASES.has('http') || PHASES.has('tput')) {
-    log('http: starting supergateway, agentmesh --http full, agentmesh --http normal');
+    log('http: starting supergateway, agentmesh --http full, normal and batched');
     const full = workspace('http-full', 'full');
     const normal = workspace('http-normal', 'normal');
+    const batched = workspace('http-batched', 'full', '5ms');
     const sg = await supergatewayTarget();
     const amFull = await agentmeshHttpTarget(full);
     const amNormal = await agentmeshHttpTarget(normal);
-    const targets = [sg, amFull, amNormal];
+    const amBatched = await agentmeshHttpTarget(batched);
+    const targets = [sg, amFull, amNormal, amBatched];
     for (const t of targets) t.phase = 'http';
     log(`http: ${sg.url} ${amFull.url} ${amNormal.url}`);
     if (PHASES.has('http')) {
@@ -437,7 +442,7 @@ try {
       out(row(['target', 'calls', 'p50', 'p90', 'p99', 'mean', 'max', 'ours − supergateway p50', 'ratio p50 (ours / supergateway)']));
       out(row(['---', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:']));
       out(row([sg.label, g.n, ms(g.p50), ms(g.p90), ms(g.p99), ms(g.mean), ms(g.max), '', '1.00×']));
-      for (const t of [amFull, amNormal]) {
+      for (const t of [amFull, amNormal, amBatched]) {
         const s = stats(t.samples);
         const diff = s.p50 - g.p50;
         out(row([t.label, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), ms(s.max), `${diff >= 0 ? '+' : ''}${ms(diff)}`, `${(s.p50 / g.p50).toFixed(2)}×`]));
@@ -462,7 +467,7 @@ try {
     }
     for (const t of targets) await closeHttp(t);
     for (const t of targets) stderrCheck(t);
-    for (const t of [amFull, amNormal]) audits.push([t, auditCheck(t)]);
+    for (const t of [amFull, amNormal, amBatched]) audits.push([t, auditCheck(t)]);
   }
 } catch (e) {
   failed = true;

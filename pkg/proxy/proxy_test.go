@@ -3,12 +3,14 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,14 @@ const rawOutput = `{"type":"object","properties":{"temp":{"type":"number"}},"x-v
 
 // upstreamServer is a real mcp-go server over streamable HTTP on loopback.
 func upstreamServer(t *testing.T) string {
+	url, _ := upstreamServerWith(t, "")
+	return url
+}
+
+// upstreamServerWith also returns the server (to change its tools) and,
+// when token is set, refuses requests without "Authorization: Bearer
+// <token>".
+func upstreamServerWith(t *testing.T, token string) (string, *server.MCPServer) {
 	s := server.NewMCPServer("weather", "1.0.0", server.WithToolCapabilities(true), server.WithResourceCapabilities(false, false), server.WithPromptCapabilities(false))
 	tool := mcp.NewToolWithRawSchema("forecast", "Forecast for a city.", json.RawMessage(rawSchema))
 	tool.RawOutputSchema = json.RawMessage(rawOutput)
@@ -52,9 +62,20 @@ func upstreamServer(t *testing.T) string {
 	s.AddPrompt(mcp.NewPrompt("brief", mcp.WithArgument("city")), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return mcp.NewGetPromptResult("brief", []mcp.PromptMessage{mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("Brief me on "+req.Params.Arguments["city"]))}), nil
 	})
-	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	var h http.Handler = server.NewStreamableHTTPServer(s)
+	if token != "" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp"
+	return ts.URL + "/mcp", s
 }
 
 func openRuntime(t *testing.T, up config.Upstream, policy string) *mcpserver.Runtime {
@@ -253,3 +274,65 @@ func TestHTTPUpstreamCallsAreGovernedAndAudited(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+// TestHTTPUpstreamHeadersAndListChanged: the configured headers (with
+// ${VAR} expanded) reach the upstream; a tool the upstream adds later is
+// picked up from its list_changed notification and announced to clients;
+// an empty prefix exposes the upstream's own names.
+func TestHTTPUpstreamHeadersAndListChanged(t *testing.T) {
+	t.Setenv("WX_TOKEN", "s3cret-token")
+	url, up := upstreamServerWith(t, "s3cret-token")
+	empty := ""
+	rt := openRuntime(t, config.Upstream{Name: "wx", URL: url, Headers: map[string]string{"Authorization": "Bearer ${WX_TOKEN}"}, Prefix: &empty, Pin: "new-allowed"}, "")
+	c := connect(t, rt)
+	ctx := context.Background()
+	var changed atomic.Int32
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/tools/list_changed" {
+			changed.Add(1)
+		}
+	})
+	tools := rawToolsList(t, rt)
+	if _, ok := tools["forecast"]; !ok {
+		t.Fatalf("with prefix \"\" the tool is exposed as forecast: %v", tools)
+	}
+	up.AddTool(mcp.NewTool("alerts", mcp.WithDescription("Weather alerts.")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("no alerts"), nil
+	})
+	deadline := time.After(10 * time.Second)
+	for {
+		if _, ok := rawToolsList(t, rt)["alerts"]; ok {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("the upstream's new tool never appeared")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for wait := time.Now().Add(5 * time.Second); changed.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the client was not sent notifications/tools/list_changed")
+		}
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "alerts"
+	res, err := c.CallTool(ctx, req)
+	if err != nil || res.IsError || res.Content[0].(mcp.TextContent).Text != "no alerts" {
+		t.Fatalf("alerts: %+v, %v", res, err)
+	}
+}
+
+func TestHTTPUpstreamWithoutItsHeaderIsNotExposed(t *testing.T) {
+	url, _ := upstreamServerWith(t, "s3cret-token")
+	rt := openRuntime(t, config.Upstream{Name: "wx", URL: url}, "")
+	if n, tools := rt.Proxy.Upstreams(); n != 1 || tools != 0 {
+		t.Fatalf("upstreams %d, tools %d: an upstream refusing us exposes nothing", n, tools)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "wx__forecast"
+	c := connect(t, rt)
+	if _, err := c.CallTool(context.Background(), req); err == nil {
+		t.Fatal("calling a tool of an unreachable upstream succeeded")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,10 +31,15 @@ const MaxMessageBytes = 16 << 20
 type conn struct {
 	t      transport.Interface
 	proc   *process      // nil for HTTP upstreams
-	done   chan struct{} // closed when the session is over (process exited)
+	done   chan struct{} // closed when the session is over (see end)
+	ended  sync.Once
 	ids    atomic.Int64
 	server serverInfo
 }
+
+// end marks the session over: the process exited, or an HTTP upstream
+// terminated the session (404). The supervisor then starts a new one.
+func (c *conn) end() { c.ended.Do(func() { close(c.done) }) }
 
 // serverInfo is what the upstream said about itself in initialize.
 type serverInfo struct {
@@ -68,7 +74,7 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 		c.t = t
 		go func() {
 			<-p.exited
-			close(c.done)
+			c.end()
 		}()
 	} else {
 		headers := map[string]string{}
@@ -163,6 +169,10 @@ func (c *conn) requestID(ctx context.Context, id int64, method string, params an
 		if errors.Is(err, transport.ErrTransportClosed) {
 			return nil, errSessionOver
 		}
+		if errors.Is(err, transport.ErrSessionTerminated) {
+			c.end() // the upstream forgot us: a new session is needed
+			return nil, errSessionOver
+		}
 		return nil, err
 	}
 	if resp.Error != nil {
@@ -195,9 +205,5 @@ func (c *conn) close() {
 	if c.t != nil {
 		c.t.Close()
 	}
-	select {
-	case <-c.done:
-	default:
-		close(c.done)
-	}
+	c.end()
 }

@@ -251,6 +251,8 @@ func (p *Proxy) filterTools(_ context.Context, ts []mcp.Tool) []mcp.Tool {
 // tools against their pins, and updates what the server exposes.
 func (p *Proxy) refresh(ctx context.Context, u *upstream, c *conn) error {
 	defer u.firstDone()
+	u.refreshing.Lock()
+	defer u.refreshing.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	var errs []error

@@ -336,3 +336,58 @@ func TestHTTPUpstreamWithoutItsHeaderIsNotExposed(t *testing.T) {
 		t.Fatal("calling a tool of an unreachable upstream succeeded")
 	}
 }
+
+// TestHTTPUpstreamSessionLoss: an HTTP upstream that forgets the session
+// (restarted, or expired it) answers 404; the call fails with a reason and
+// agentmesh opens a new session, so the next call works.
+func TestHTTPUpstreamSessionLoss(t *testing.T) {
+	newServer := func() http.Handler {
+		s := server.NewMCPServer("weather", "1.0.0", server.WithToolCapabilities(true))
+		s.AddTool(mcp.NewTool("ping", mcp.WithDescription("Pong.")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("pong"), nil
+		})
+		return server.NewStreamableHTTPServer(s, server.WithStateful(true))
+	}
+	var mu sync.Mutex
+	current := newServer()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := current
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	rt := openRuntime(t, config.Upstream{Name: "wx", URL: ts.URL + "/mcp"}, "")
+	c := connect(t, rt)
+	ctx := context.Background()
+	call := func() *mcp.CallToolResult {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "wx__ping"
+		res, err := c.CallTool(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := call(); res.IsError {
+		t.Fatalf("first call: %+v", res)
+	}
+	mu.Lock()
+	current = newServer() // the upstream restarts: our session id is unknown to it
+	mu.Unlock()
+	res := call()
+	if !res.IsError || !strings.Contains(res.Content[0].(mcp.TextContent).Text, "its session ended") {
+		t.Fatalf("call after the upstream lost the session: %+v", res.Content)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := call()
+		if !res.IsError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new session: %+v", res.Content)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

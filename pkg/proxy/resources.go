@@ -22,6 +22,7 @@ func (p *Proxy) refreshResources(ctx context.Context, u *upstream, c *conn) erro
 		return err
 	}
 	var add []server.ServerResource
+	listed := map[string]bool{}
 	p.mu.Lock()
 	for _, raw := range raws {
 		var r mcp.Resource
@@ -34,9 +35,21 @@ func (p *Proxy) refreshResources(ctx context.Context, u *upstream, c *conn) erro
 			continue
 		}
 		p.resources[r.URI] = u
+		listed[r.URI] = true
 		add = append(add, server.ServerResource{Resource: r, Handler: p.readResource(u)})
 	}
+	var gone []string
+	for uri := range u.resourceURIs {
+		if !listed[uri] {
+			gone = append(gone, uri)
+			delete(p.resources, uri)
+		}
+	}
+	u.resourceURIs = listed
 	p.mu.Unlock()
+	if len(gone) > 0 {
+		p.srv.DeleteResources(gone...)
+	}
 	if len(add) > 0 {
 		p.srv.AddResources(add...)
 	}
@@ -127,6 +140,7 @@ func (p *Proxy) refreshPrompts(ctx context.Context, u *upstream, c *conn) error 
 		return err
 	}
 	var add []server.ServerPrompt
+	listed := map[string]bool{}
 	p.mu.Lock()
 	for _, raw := range raws {
 		var pr mcp.Prompt
@@ -142,9 +156,21 @@ func (p *Proxy) refreshPrompts(ctx context.Context, u *upstream, c *conn) error 
 		}
 		pt := &promptRoute{up: u, name: name}
 		p.prompts[pr.Name] = pt
+		listed[pr.Name] = true
 		add = append(add, server.ServerPrompt{Prompt: pr, Handler: p.getPrompt(pt, pr.Name)})
 	}
+	var gone []string
+	for name := range u.promptNames {
+		if !listed[name] {
+			gone = append(gone, name)
+			delete(p.prompts, name)
+		}
+	}
+	u.promptNames = listed
 	p.mu.Unlock()
+	if len(gone) > 0 {
+		p.srv.DeletePrompts(gone...)
+	}
 	if len(add) > 0 {
 		p.srv.AddPrompts(add...)
 	}

@@ -27,6 +27,12 @@ type upstream struct {
 	lastErr string        // why there is no session, for refused calls
 
 	firstOnce sync.Once
+	// refreshing serializes catalog refreshes (a restart and list_changed
+	// notifications may overlap): the last listing wins, whole.
+	refreshing sync.Mutex
+	// what this upstream exposes besides tools, to remove what vanished
+	resourceURIs map[string]bool
+	promptNames  map[string]bool
 }
 
 // firstDone marks the upstream's first start as over (listed or failed).
@@ -158,7 +164,7 @@ func (u *upstream) call(ctx context.Context, method string, params any) (json.Ra
 		case <-c.done:
 		case <-time.After(time.Second):
 		}
-		why := "its connection closed"
+		why := "its session ended"
 		if c.proc != nil {
 			select {
 			case <-c.proc.exited:

@@ -108,3 +108,29 @@ func FuzzExposedTool(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeCallToolResult(t *testing.T) {
+	for _, tc := range []struct {
+		raw, err string
+		blocks   int
+	}{
+		{`{"content":[{"type":"text","text":"hi"}],"structuredContent":{"a":1}}`, "", 1},
+		{`{"content":[]}`, "", 0},
+		{`{"isError":true,"content":[{"type":"text","text":"no"}]}`, "", 1},
+		{`{}`, "content is missing", 0},
+		{`{"content":null}`, "content is missing", 0},
+		{`{"content":[{"type":"hologram"}]}`, "unknown content type", 0},
+		{`[1]`, "cannot unmarshal", 0},
+	} {
+		res, err := decodeCallToolResult(json.RawMessage(tc.raw))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.raw, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(res.Content) != tc.blocks {
+			t.Errorf("%s: %+v, %v", tc.raw, res, err)
+		}
+	}
+}

@@ -502,7 +502,7 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		res, err := mcp.ParseCallToolResult(&raw)
+		res, err := decodeCallToolResult(raw)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s sent a malformed tools/call result: %v", r.up.cfg.Name, err)
 		}
@@ -536,4 +536,25 @@ func (p *Proxy) forwardProgress(fields map[string]any) {
 // one component, so "mcp:<upstream>/*" covers every resource.
 func resourceTarget(upstream, uri string) string {
 	return upstream + "/" + url.PathEscape(uri)
+}
+
+// decodeCallToolResult decodes a tools/call result in one pass
+// (mcp.ParseCallToolResult decodes it twice). A result must have content,
+// unless it asks for more input (MCP 2026-07-28, SEP-2322).
+func decodeCallToolResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
+	var res mcp.CallToolResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, err
+	}
+	if res.Content == nil && res.ResultType != mcp.ResultTypeInputRequired {
+		// Content may be an empty array, which decodes to nil too.
+		var probe struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(raw, &probe) != nil || len(probe.Content) == 0 || string(probe.Content) == "null" {
+			return nil, fmt.Errorf("content is missing")
+		}
+		res.Content = []mcp.Content{}
+	}
+	return &res, nil
 }

@@ -48,12 +48,12 @@ type mcpStep struct {
 // cmdMCPScript drives a real `agentmesh serve` over stdio with the mcp-go
 // client, one step per line of SCRIPT (JSON), in one session:
 //
-//	mcp-script CONFIG SCRIPT
+//	mcp-script CONFIG SCRIPT [SERVE ARGS...]
 //
 // serve's stderr (the console view) is written to $WORK/serve.stderr.
 func cmdMCPScript(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: mcp-script CONFIG SCRIPT")
+	if len(args) < 2 {
+		ts.Fatalf("usage: mcp-script CONFIG SCRIPT [SERVE ARGS...]")
 	}
 	cfg := ts.MkAbs(args[0])
 	exe, err := exec.LookPath("agentmesh")
@@ -65,7 +65,13 @@ func cmdMCPScript(ts *testscript.TestScript, neg bool, args []string) {
 	for _, k := range []string{"HOME", "XDG_CONFIG_HOME", "PATH", "NO_COLOR", "TMPDIR"} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
-	c, err := client.NewStdioMCPClientWithOptions(exe, env, []string{"serve", "--config", cfg}, transport.WithCommandStderrWriter(stderr))
+	// serve runs in $WORK, like exec does, so upstreams it starts do too.
+	inWork := transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
+		cmd := exec.CommandContext(ctx, command, args...)
+		cmd.Env, cmd.Dir = env, ts.Getenv("WORK")
+		return cmd, nil
+	})
+	c, err := client.NewStdioMCPClientWithOptions(exe, env, append([]string{"serve", "--config", cfg}, args[2:]...), transport.WithCommandStderrWriter(stderr), inWork)
 	ts.Check(err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

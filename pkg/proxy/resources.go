@@ -38,12 +38,9 @@ func (p *Proxy) refreshResources(ctx context.Context, u *upstream, c *conn) erro
 		listed[r.URI] = true
 		add = append(add, server.ServerResource{Resource: r, Handler: p.readResource(u)})
 	}
-	var gone []string
-	for uri := range u.resourceURIs {
-		if !listed[uri] {
-			gone = append(gone, uri)
-			delete(p.resources, uri)
-		}
+	gone := vanished(u.resourceURIs, listed)
+	for _, uri := range gone {
+		delete(p.resources, uri)
 	}
 	u.resourceURIs = listed
 	p.mu.Unlock()
@@ -159,12 +156,9 @@ func (p *Proxy) refreshPrompts(ctx context.Context, u *upstream, c *conn) error 
 		listed[pr.Name] = true
 		add = append(add, server.ServerPrompt{Prompt: pr, Handler: p.getPrompt(pt, pr.Name)})
 	}
-	var gone []string
-	for name := range u.promptNames {
-		if !listed[name] {
-			gone = append(gone, name)
-			delete(p.prompts, name)
-		}
+	gone := vanished(u.promptNames, listed)
+	for _, name := range gone {
+		delete(p.prompts, name)
 	}
 	u.promptNames = listed
 	p.mu.Unlock()
@@ -259,4 +253,15 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// vanished returns the keys of before that now lacks.
+func vanished(before, now map[string]bool) []string {
+	var gone []string
+	for k := range before {
+		if !now[k] {
+			gone = append(gone, k)
+		}
+	}
+	return gone
 }

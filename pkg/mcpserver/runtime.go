@@ -131,7 +131,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 			return err
 		}
 	}
-	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now}
+	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now, Cache: trust.NewCache()}
 	if err := rt.openCredentials(); err != nil {
 		return err
 	}

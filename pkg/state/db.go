@@ -24,6 +24,7 @@ type DB struct {
 	Path string
 	w    *sql.DB
 	r    *sql.DB
+	shm  shm
 }
 
 // Synchronous modes (PRAGMA synchronous) for the audit trade-off: FULL
@@ -84,6 +85,9 @@ func (d *Dir) OpenDB(ctx context.Context, synchronous string) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.shm.f != nil {
+		db.shm.f.Close()
+	}
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 

@@ -165,6 +165,13 @@ func TestMain(m *testing.M) {
 
 const writesPerWorker = 300
 
+func writes() int {
+	if n, err := strconv.Atoi(os.Getenv("WORKER_WRITES")); err == nil {
+		return n
+	}
+	return writesPerWorker
+}
+
 func worker(dir, id string) error {
 	d, err := Create(dir)
 	if err != nil {
@@ -175,7 +182,7 @@ func worker(dir, id string) error {
 		return err
 	}
 	defer db.Close()
-	for i := 0; i < writesPerWorker; i++ {
+	for i := 0; i < writes(); i++ {
 		err := db.Write(context.Background(), func(tx *sql.Tx) error {
 			// Read-modify-write: lost updates would show as a wrong counter.
 			var n int

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
@@ -25,7 +26,28 @@ type Store struct {
 	Model Model
 	// Now is the clock for reads; time.Now when nil.
 	Now func() time.Time
+	// Cache, when set, keeps the states Get read, valid until any process
+	// commits to the database (state.DB.ChangeToken); nil reads every time.
+	Cache *Cache
 }
+
+// Cache holds trust states read from the database, each with the change
+// token the database had before it was read. A state is served from the
+// cache only while the token is unchanged: nothing was committed since, by
+// this process or any other, so a revocation or reset elsewhere is seen on
+// the very next call.
+type Cache struct {
+	mu     sync.Mutex
+	states map[string]cachedState
+}
+
+type cachedState struct {
+	token state.ChangeToken
+	st    State
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache { return &Cache{states: map[string]cachedState{}} }
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {
@@ -56,9 +78,30 @@ func (s *Store) load(ctx context.Context, q queryRower, agent string) (State, er
 
 // Get returns an agent's state as of now (recovery credited, not stored).
 func (s *Store) Get(ctx context.Context, agent string) (State, error) {
+	var token state.ChangeToken
+	cacheable := false
+	if s.Cache != nil {
+		token, cacheable = s.DB.ChangeToken()
+		if cacheable {
+			s.Cache.mu.Lock()
+			c, hit := s.Cache.states[agent]
+			s.Cache.mu.Unlock()
+			if hit && c.token == token {
+				return s.Model.At(c.st, s.now()), nil
+			}
+		}
+	}
+	// The token is read before the state: if a commit lands in between,
+	// the newer state is cached under the older token, which the next
+	// call no longer sees, so it reads again. Never the reverse.
 	st, err := s.load(ctx, s.DB.Reader(), agent)
 	if err != nil {
 		return State{}, err
+	}
+	if cacheable {
+		s.Cache.mu.Lock()
+		s.Cache.states[agent] = cachedState{token: token, st: st}
+		s.Cache.mu.Unlock()
 	}
 	return s.Model.At(st, s.now()), nil
 }

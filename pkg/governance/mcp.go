@@ -47,7 +47,23 @@ func FirstOf(rs ...Resolver) Resolver {
 func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 	hooks := &server.Hooks{}
 	hooks.AddOnError(func(ctx context.Context, id any, method mcp.MCPMethod, message any, err error) {
-		if method != mcp.MethodToolsCall || !errors.Is(err, server.ErrToolNotFound) {
+		if method != mcp.MethodToolsCall {
+			return
+		}
+		var malformed *server.UnparsableMessageError
+		if errors.As(err, &malformed) {
+			// mcp-go answers with a JSON-RPC error before any handler
+			// runs; the attempt is still recorded.
+			c := Call{Client: ClientName(ctx), Method: string(mcp.MethodToolsCall), Access: func(map[string]any) (tools.Access, error) {
+				return tools.Access{}, tools.Refuse("arguments", "malformed tools/call request: %v", malformed.Unwrap())
+			}}
+			if req, ok := message.(*mcp.CallToolRequest); ok {
+				c.Tool = req.Params.Name
+			}
+			p.Run(ctx, c, nil)
+			return
+		}
+		if !errors.Is(err, server.ErrToolNotFound) {
 			return
 		}
 		c := Call{Client: ClientName(ctx), Method: string(mcp.MethodToolsCall)}

@@ -151,6 +151,9 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 	}
 	// Trust: revocation latches until an operator resets it.
 	st, err := p.opts.Trust.Get(ctx, p.opts.Agent)
+	if err != nil && ctx.Err() != nil {
+		return deny(outcome{result: audit.ResultError, reason: "cancelled by the client before it ran", event: trust.Event{Kind: trust.Neutral}})
+	}
 	if err != nil {
 		return deny(outcome{result: audit.ResultError, reason: "trust state unavailable: " + err.Error(), rules: []string{"builtin:trust"}, event: trust.Event{Kind: trust.Neutral}})
 	}

@@ -241,8 +241,13 @@ describe('serve over stdio: raw JSON lines', { timeout: L.SUITE_TIMEOUT_MS }, ()
       { tool: 'filesystem_read', params: { path: 42 }, expect: 'error' },
     ]);
     assert.equal(L.findCalls(entries, 'database_query')[0].client, 'e2e-raw-modern', 'the 2026-07-28 clientInfo from _meta is recorded');
-    // Malformed and oversized messages never reached a tool.
-    assert.equal(L.invocations(entries).length, 4, 'nothing else was audited as a tool invocation');
+    // The tools/call whose params are not an object never reached a tool,
+    // but the attempt is recorded; other malformed and oversized messages
+    // are not tool calls at all.
+    const malformed = L.invocations(entries).filter((e) => (e.reason ?? '').startsWith('malformed tools/call request: '));
+    assert.equal(malformed.length, 1, 'the tools/call with params "x" is audited once');
+    assert.equal(malformed[0].result, 'error');
+    assert.equal(L.invocations(entries).length, 5, 'nothing else was audited as a tool invocation');
     await L.assertVerified(ws);
   });
 });

@@ -47,7 +47,24 @@ func FirstOf(rs ...Resolver) Resolver {
 func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 	hooks := &server.Hooks{}
 	hooks.AddOnError(func(ctx context.Context, id any, method mcp.MCPMethod, message any, err error) {
-		if method != mcp.MethodToolsCall {
+		switch {
+		case method == mcp.MethodResourcesRead && errors.Is(err, server.ErrResourceNotFound):
+			// A URI no resource or template serves: recorded like an
+			// unknown tool, so probing leaves a trace.
+			c := Call{Tool: string(method), Client: ClientName(ctx), Method: string(method)}
+			if req, ok := message.(*mcp.ReadResourceRequest); ok {
+				c.URI, c.Args = req.Params.URI, map[string]any{"uri": req.Params.URI}
+			}
+			p.Run(ctx, c, nil)
+			return
+		case method == mcp.MethodPromptsGet && errors.Is(err, server.ErrPromptNotFound):
+			c := Call{Client: ClientName(ctx), Method: string(method)}
+			if req, ok := message.(*mcp.GetPromptRequest); ok {
+				c.Tool = req.Params.Name
+			}
+			p.Run(ctx, c, nil)
+			return
+		case method != mcp.MethodToolsCall:
 			return
 		}
 		var malformed *server.UnparsableMessageError

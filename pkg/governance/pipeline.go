@@ -147,6 +147,12 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 		return o, mcp.NewToolResultError(o.reason)
 	}
 	if c.Access == nil {
+		switch c.Method {
+		case string(mcp.MethodResourcesRead):
+			return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown resource %q", c.URI), rules: []string{"builtin:unknown-resource"}, event: trust.Event{Kind: trust.Neutral}})
+		case string(mcp.MethodPromptsGet):
+			return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown prompt %q", c.Tool), rules: []string{"builtin:unknown-prompt"}, event: trust.Event{Kind: trust.Neutral}})
+		}
 		return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown tool %q", c.Tool), rules: []string{"builtin:unknown-tool"}, event: trust.Event{Kind: trust.Neutral}})
 	}
 	// Trust: revocation latches until an operator resets it.

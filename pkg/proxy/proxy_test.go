@@ -391,3 +391,35 @@ func TestHTTPUpstreamSessionLoss(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestUnknownResourcesAndPromptsAreAudited: reads of URIs no upstream
+// serves, and prompts no upstream has, are refused by mcp-go and recorded.
+func TestUnknownResourcesAndPromptsAreAudited(t *testing.T) {
+	rt := openRuntime(t, config.Upstream{Name: "wx", URL: upstreamServer(t)}, "")
+	c := connect(t, rt)
+	ctx := context.Background()
+	rr := mcp.ReadResourceRequest{}
+	rr.Params.URI = "weather://nope"
+	if _, err := c.ReadResource(ctx, rr); err == nil {
+		t.Fatal("reading an unknown resource succeeded")
+	}
+	gp := mcp.GetPromptRequest{}
+	gp.Params.Name = "wx__nope"
+	if _, err := c.GetPrompt(ctx, gp); err == nil {
+		t.Fatal("getting an unknown prompt succeeded")
+	}
+	entries, err := rt.Log.List(ctx, auditlog.Filter{AfterSeq: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		if e.Entry.Action == audit.ActionToolInvocation {
+			got = append(got, string(e.Entry.Result)+" "+strings.Join(e.Entry.Rules, ",")+" "+e.Entry.Reason)
+		}
+	}
+	want := []string{`blocked builtin:unknown-resource unknown resource "weather://nope"`, `blocked builtin:unknown-prompt unknown prompt "wx__nope"`}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("audited %q, want %q", got, want)
+	}
+}

@@ -190,7 +190,14 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 		o.access = acc.String()
 		return deny(o)
 	}
-	// The tool.
+	// The tool. Where a call lands somewhere else than it asked (a link
+	// inside a mount), the tool asks for the same scope check there.
+	ctx = tools.WithAccessCheck(ctx, func(a tools.Access) error {
+		if !cred.Scopes.Allows(p.opts.Now(), a.Kind, a.Target, a.Action) {
+			return fmt.Errorf("credential %s does not grant %s", short(cred.Claims.ID), a)
+		}
+		return nil
+	})
 	res, err := next(ctx)
 	if err != nil {
 		var ref *tools.Refusal

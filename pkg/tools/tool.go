@@ -82,3 +82,23 @@ func OptionalString(args map[string]any, name, def string) (string, error) {
 	}
 	return StringArg(args, name)
 }
+
+type accessCheckKey struct{}
+
+// WithAccessCheck returns ctx carrying check. The governance pipeline
+// passes it to every tool call: a tool whose call lands somewhere other
+// than its Access said (a symbolic link inside a mount, say) calls
+// CheckAccess with where it really landed, so the capability scopes apply
+// there too.
+func WithAccessCheck(ctx context.Context, check func(Access) error) context.Context {
+	return context.WithValue(ctx, accessCheckKey{}, check)
+}
+
+// CheckAccess runs the check in ctx on a; without one (a tool used outside
+// the pipeline) it allows.
+func CheckAccess(ctx context.Context, a Access) error {
+	if check, ok := ctx.Value(accessCheckKey{}).(func(Access) error); ok {
+		return check(a)
+	}
+	return nil
+}

@@ -65,7 +65,7 @@ func (t *listTool) Call(ctx context.Context, args map[string]any) (*mcp.CallTool
 	if err != nil {
 		return nil, err
 	}
-	l, err := t.fs.list(tg)
+	l, err := t.fs.list(ctx, tg)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (t *listTool) Call(ctx context.Context, args map[string]any) (*mcp.CallTool
 	return mcp.NewToolResultStructured(l, string(text)), nil
 }
 
-func (f *FS) list(tg target) (*Listing, error) {
+func (f *FS) list(ctx context.Context, tg target) (*Listing, error) {
 	// O_DIRECTORY: a FIFO or device at this path fails to open instead of
 	// blocking or being read.
 	dir, err := tg.mount.root.OpenFile(tg.rel, os.O_RDONLY|openDirFlags, 0)
@@ -98,6 +98,9 @@ func (f *FS) list(tg target) (*Listing, error) {
 	if landed != tg.virtual {
 		if err := f.checkGlobs(landed); err != nil {
 			return nil, tools.Refuse("blocked-glob", "%s is a link to a blocked path: %s", tg.virtual, err.Error())
+		}
+		if err := landedAccess(ctx, tg.virtual, landed, scope.List); err != nil {
+			return nil, err
 		}
 	}
 	// Entries opened through a root are stat'ed relative to the directory

@@ -48,7 +48,7 @@ func (t *readTool) Call(ctx context.Context, args map[string]any) (*mcp.CallTool
 	if err != nil {
 		return nil, err
 	}
-	data, total, err := t.fs.read(tg, limit)
+	data, total, err := t.fs.read(ctx, tg, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (f *FS) parse(args map[string]any, names ...string) (target, error) {
 // read returns up to limit bytes of the file and its size. Every decision
 // is taken on the open descriptor: its kind, link count, size and real
 // location.
-func (f *FS) read(tg target, limit int64) ([]byte, int64, error) {
+func (f *FS) read(ctx context.Context, tg target, limit int64) ([]byte, int64, error) {
 	file, err := tg.mount.root.OpenFile(tg.rel, os.O_RDONLY|openReadFlags, 0)
 	if err != nil {
 		return nil, 0, describe("read", tg.virtual, err)
@@ -99,6 +99,9 @@ func (f *FS) read(tg target, limit int64) ([]byte, int64, error) {
 	if landed != tg.virtual {
 		if err := f.checkGlobs(landed); err != nil {
 			return nil, 0, tools.Refuse("blocked-glob", "%s is a link to a blocked path: %s", tg.virtual, err.Error())
+		}
+		if err := landedAccess(ctx, tg.virtual, landed, scope.Read); err != nil {
+			return nil, 0, err
 		}
 	}
 	size := fi.Size()

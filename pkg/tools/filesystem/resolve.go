@@ -1,12 +1,14 @@
 package filesystem
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path"
 	"strings"
 
+	"github.com/agentmesh/agentmesh/pkg/scope"
 	"github.com/agentmesh/agentmesh/pkg/tools"
 )
 
@@ -45,6 +47,17 @@ func (f *FS) resolved(t target, file *os.File, fi fs.FileInfo) (string, error) {
 		return "", changed(t.virtual)
 	}
 	return joinVirtual(t.mount.virtual, rel), nil
+}
+
+// landedAccess asks the pipeline whether the credential's scopes also
+// cover where a call through a link landed: "/data/public/x" may be a link
+// to "/data/private/x", which a scope of "/data/public/*" does not grant.
+func landedAccess(ctx context.Context, asked, landed string, action scope.Action) error {
+	err := tools.CheckAccess(ctx, tools.Access{Kind: scope.Filesystem, Target: landed, Action: action})
+	if err != nil {
+		return tools.Refuse("scope", "%s leads to %s: %v", asked, landed, err)
+	}
+	return nil
 }
 
 func changed(vp string) error {

@@ -65,7 +65,7 @@ func (t *writeTool) Call(ctx context.Context, args map[string]any) (*mcp.CallToo
 	if err != nil {
 		return nil, err
 	}
-	w, err := t.fs.write(tg, content, createDirs)
+	w, err := t.fs.write(ctx, tg, content, createDirs)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (t *writeTool) Call(ctx context.Context, args map[string]any) (*mcp.CallToo
 // same directory (O_EXCL never follows a link), written, synced, then
 // renamed over the name. The directory is pinned by descriptor first, so
 // the checks on it and the rename happen in the same directory.
-func (f *FS) write(tg target, content string, createDirs bool) (*Written, error) {
+func (f *FS) write(ctx context.Context, tg target, content string, createDirs bool) (*Written, error) {
 	if !tg.mount.writable {
 		return nil, tools.Refuse("root", "%s is mounted read-only", tg.mount.virtual)
 	}
@@ -117,6 +117,9 @@ func (f *FS) write(tg target, content string, createDirs bool) (*Written, error)
 	if landed := joinVirtual(realParent, base); landed != tg.virtual {
 		if err := f.checkGlobs(landed); err != nil {
 			return nil, tools.Refuse("blocked-glob", "%s is inside a link to a blocked path: %s", tg.virtual, err.Error())
+		}
+		if err := landedAccess(ctx, tg.virtual, landed, scope.Write); err != nil {
+			return nil, err
 		}
 	}
 	pr, err := directoryRoot(tg.mount.root, parentRel, dir)

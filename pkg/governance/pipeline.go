@@ -62,6 +62,10 @@ type Options struct {
 	Shadow          bool
 	MaxOutputBytes  int
 	MaxParamBytes   int
+	// Approver asks the client's user about calls a require_approval rule
+	// holds (MCP elicitation); nil, or a client that cannot ask, leaves
+	// them refused with "approval required".
+	Approver Approver
 	// Console receives one line per call (stderr in serve); nil for none.
 	Console Console
 	Now     func() time.Time
@@ -98,6 +102,27 @@ type Call struct {
 	// Proxy fields (DESIGN.md, policy environment).
 	Upstream, UpstreamTool, Method, URI string
 }
+
+// ApprovalRequest is what a user is asked to approve.
+type ApprovalRequest struct {
+	Tool, Upstream string
+	Params         string // redacted JSON, at most ~500 bytes
+	Reason         string // the policy's reason ("approval required: ...")
+}
+
+// ApprovalAnswer is the user's answer.
+type ApprovalAnswer struct {
+	Approved bool
+	Action   string // accept, decline or cancel (MCP elicitation)
+}
+
+// Approver asks a human to approve one call.
+type Approver interface {
+	Approve(ctx context.Context, r ApprovalRequest) (ApprovalAnswer, error)
+}
+
+// ErrApprovalUnsupported: the client cannot ask its user.
+var ErrApprovalUnsupported = errors.New("the client does not support elicitation")
 
 // Next runs the tool itself.
 type Next func(ctx context.Context) (*mcp.CallToolResult, error)
@@ -185,10 +210,28 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 	pc := &policy.Call{Tool: c.Tool, Params: c.Args, Agent: p.opts.Agent, TrustScore: st.Score, Client: c.Client,
 		Upstream: c.Upstream, UpstreamTool: c.UpstreamTool, Method: c.Method, URI: c.URI}
 	pre := p.opts.Policy.PreCall(ctx, pc)
+	approved := ""
 	if !pre.Proceeds() {
 		o := policyOutcome(pre, now)
 		o.access = acc.String()
-		return deny(o)
+		if pre.Action != policy.RequireApproval || pre.Error != "" || p.opts.Approver == nil {
+			return deny(o)
+		}
+		answer, err := p.opts.Approver.Approve(ctx, ApprovalRequest{Tool: c.Tool, Upstream: c.Upstream, Params: p.approvalParams(ctx, c.Args), Reason: pre.Reason})
+		switch {
+		case errors.Is(err, ErrApprovalUnsupported):
+			return deny(o) // the client cannot ask its user: refused
+		case err != nil:
+			o.reason = fmt.Sprintf("%s; asking the user failed: %v", pre.Reason, err)
+			o.event = trust.Event{Kind: trust.Neutral}
+			return deny(o)
+		case !answer.Approved:
+			o.reason = fmt.Sprintf("%s; the user answered %s", pre.Reason, answer.Action)
+			o.rules = append(o.rules, "builtin:user-approval")
+			o.event = trust.Event{Kind: trust.Neutral} // the user decided, not a violation
+			return deny(o)
+		}
+		approved = fmt.Sprintf("approved by the user (%s)", answer.Action)
 	}
 	// The tool. Where a call lands somewhere else than it asked (a link
 	// inside a mount), the tool asks for the same scope check there.
@@ -211,7 +254,23 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 	if res == nil {
 		res = mcp.NewToolResultText("")
 	}
-	return p.afterCall(ctx, c, pc, pre, res, acc)
+	o, out := p.afterCall(ctx, c, pc, pre, res, acc)
+	if approved != "" {
+		o.rules = append(o.rules, "builtin:user-approval")
+		o.reason = strings.TrimSuffix(approved+"; "+o.reason, "; ")
+	}
+	return o, out
+}
+
+// approvalParams is what the user is shown of a call's arguments: redacted
+// like the audit log's copy, and short.
+func (p *Pipeline) approvalParams(ctx context.Context, args map[string]any) string {
+	raw, _ := p.params(ctx, args)
+	s := string(raw)
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return s
 }
 
 // afterCall applies the output size cap, the post-call policy and redaction.

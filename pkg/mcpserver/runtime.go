@@ -70,6 +70,8 @@ type Runtime struct {
 	warnMu  sync.Mutex
 	closeMu sync.Once
 	policy  *policyWatch
+	// approver asks users (elicitation); its server is set by buildServer.
+	approver *elicitApprover
 }
 
 func (o Options) now() time.Time {
@@ -86,7 +88,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Runtime, erro
 	if opts.Stderr == nil {
 		opts.Stderr = io.Discard
 	}
-	rt := &Runtime{Cfg: cfg, opts: opts}
+	rt := &Runtime{Cfg: cfg, opts: opts, approver: &elicitApprover{}}
 	if err := rt.open(ctx); err != nil {
 		rt.Close()
 		return nil, err
@@ -155,6 +157,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
 		Log: rt.Log, BatchedAudit: cfg.Audit.BatchWindow > 0, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
+		Approver: rt.approver,
 	})
 	if len(cfg.Upstreams) > 0 {
 		reserved := make([]string, 0, len(rt.Tools))

@@ -23,7 +23,7 @@ is recorded in a tamper-evident audit log. A refused call returns isError
 with the reason; adapt the request rather than retrying it unchanged.`
 
 func (rt *Runtime) buildServer() {
-	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithInstructions(instructions), server.WithRecovery()}
+	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithInstructions(instructions), server.WithRecovery(), server.WithElicitation()}
 	resolve := governance.BuiltinResolver(rt.Tools...)
 	if rt.Proxy != nil {
 		resolve = governance.FirstOf(resolve, rt.Proxy.Resolve)
@@ -31,6 +31,7 @@ func (rt *Runtime) buildServer() {
 	}
 	opts = append(opts, rt.Pipeline.ServerOptions(resolve)...)
 	s := server.NewMCPServer("agentmesh", rt.version(), opts...)
+	rt.approver.srv = s
 	for _, t := range rt.Tools {
 		s.AddTool(t.Definition(), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return t.Call(ctx, req.GetArguments())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"path/filepath"
 	"strings"
@@ -77,6 +79,12 @@ policies:
         condition: "params.path == '/data/burst'"
         limit: "3/minute"
         action: "block"
+  - name: "humans"
+    rules:
+      - name: "ask"
+        condition: "params.path == '/data/ask.txt'"
+        action: "require_approval"
+        severity: "high"
 `
 
 func newFixture(t *testing.T, mutate func(*Options)) *fixture {
@@ -98,6 +106,7 @@ func newFixture(t *testing.T, mutate func(*Options)) *fixture {
 		"/data/creds.txt":  "db password: hunter2",
 		"/data/pw-doc.txt": "how to choose a password",
 		"/data/burst":      "b",
+		"/data/ask.txt":    "ask first",
 		"/data/big":        strings.Repeat("x", 2000),
 	}}
 	clock := func() time.Time { return f.now }
@@ -371,5 +380,60 @@ func TestParamsOfCancelledCallsAreLogged(t *testing.T) {
 	last, _ := f.log.List(context.Background(), auditlog.Filter{Tool: "notes_read", AfterSeq: -1, Limit: 1})
 	if len(last) != 1 || string(last[0].Entry.Params) != `{"path":"/data/a.txt"}` {
 		t.Fatalf("entry of the cancelled call: %+v", last)
+	}
+}
+
+// approverFunc is an Approver from a function: the pipeline's side of the
+// approval protocol, without a client (the elicitation round trip itself is
+// tested end to end in e2e/approval.test.mjs).
+type approverFunc func(context.Context, ApprovalRequest) (ApprovalAnswer, error)
+
+func (f approverFunc) Approve(ctx context.Context, r ApprovalRequest) (ApprovalAnswer, error) {
+	return f(ctx, r)
+}
+
+func TestRequireApproval(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		approver   Approver
+		result     audit.Result
+		reason     string
+		trustMoves bool
+	}{
+		{"no approver", nil, audit.ResultBlocked, "approval required: ", true},
+		{"client cannot ask", approverFunc(func(context.Context, ApprovalRequest) (ApprovalAnswer, error) {
+			return ApprovalAnswer{}, ErrApprovalUnsupported
+		}), audit.ResultBlocked, "approval required: ", true},
+		{"asking fails", approverFunc(func(context.Context, ApprovalRequest) (ApprovalAnswer, error) {
+			return ApprovalAnswer{}, errors.New("client went away")
+		}), audit.ResultBlocked, "asking the user failed: client went away", false},
+		{"declined", approverFunc(func(context.Context, ApprovalRequest) (ApprovalAnswer, error) {
+			return ApprovalAnswer{Action: "decline"}, nil
+		}), audit.ResultBlocked, "the user answered decline", false},
+		{"approved", approverFunc(func(_ context.Context, r ApprovalRequest) (ApprovalAnswer, error) {
+			if r.Tool != "notes_read" || r.Params != `{"path":"/data/ask.txt"}` || !strings.HasPrefix(r.Reason, "approval required: ") {
+				return ApprovalAnswer{}, fmt.Errorf("asked %+v", r)
+			}
+			return ApprovalAnswer{Approved: true, Action: "accept"}, nil
+		}), audit.ResultAllowed, "approved by the user (accept)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(o *Options) { o.Approver = tc.approver })
+			args := map[string]any{"path": "/data/ask.txt"}
+			res, err := f.p.Run(context.Background(), Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
+				return f.tool.Call(ctx, args)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, _ := f.log.List(context.Background(), auditlog.Filter{Tool: "notes_read", AfterSeq: -1})
+			e := last[len(last)-1].Entry
+			if e.Result != tc.result || !strings.Contains(e.Reason, tc.reason) || res.IsError != (tc.result != audit.ResultAllowed) {
+				t.Fatalf("entry %s %q (isError %v), want %s containing %q", e.Result, e.Reason, res.IsError, tc.result, tc.reason)
+			}
+			if moved := *e.TrustScore != 800; moved != tc.trustMoves {
+				t.Fatalf("trust score %d after %s: moved %v, want %v", *e.TrustScore, tc.name, moved, tc.trustMoves)
+			}
+		})
 	}
 }

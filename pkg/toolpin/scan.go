@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -240,7 +241,7 @@ var (
 	// <instructions>, [IMPORTANT: ...], Llama [INST] and <<SYS>>, chat
 	// template tokens such as <|im_start|>, and HTML comments, which most
 	// client UIs do not render.
-	hiddenTag = regexp.MustCompile(`(?i)` +
+	hiddenTag = lazyRegexp(`(?i)` +
 		`<\s*/?\s*(important|system|sys|instructions?|secret|hidden|admin|system[-_ ]?prompt)(\s[^<>\n]*)?>` +
 		`|\[\s*/?\s*(important|system|instructions?|secret|hidden)\s*[:\]]` +
 		`|\[/?inst\]|<<\s*/?\s*sys\s*>>` +
@@ -249,7 +250,7 @@ var (
 
 	// instructionOverride matches phrases that address the model rather than
 	// describe the tool.
-	instructionOverride = regexp.MustCompile(`(?i)` +
+	instructionOverride = lazyRegexp(`(?i)` +
 		`\b(ignore|disregard|forget|override|bypass)\s+((all|any|the|your|of|these|those)\s+)*(previous|prior|above|earlier|preceding|former|original|system|safety|security|existing|other)\s+(\w+\s+)?(instructions?|rules|prompts?|guidelines|directions|directives|polic(y|ies)|restrictions|messages|guardrails|warnings)\b` +
 		`|\bdisregard\s+(all|any|everything|previous|prior|earlier|above|the\s+(user|system|previous|above|earlier))\b` +
 		`|\byou\s+(must|have\s+to|need\s+to|are\s+required\s+to)\s+((always|also|now|secretly|silently|immediately|quietly)\s+)*(ignore|forget|disregard|exfiltrate|leak|upload|first\s+(read|send|upload|fetch|open)|not\s+(tell|mention|inform|reveal|notify|alert|disclose))\b` +
@@ -262,7 +263,7 @@ var (
 
 	// sensitiveFile matches paths and names of credential stores and of MCP
 	// client configuration (which holds other servers' tokens).
-	sensitiveFile = regexp.MustCompile(`(?i)` +
+	sensitiveFile = lazyRegexp(`(?i)` +
 		`/\.ssh\b|\bid_(rsa|dsa|ecdsa|ed25519)\b|\bauthorized_keys\b` +
 		`|(^|[^\w.$-])\.env(\.[a-z0-9_-]+)?\b` +
 		`|\.aws/(credentials|config)\b|\baws_secret_access_key\b` +
@@ -278,28 +279,28 @@ var (
 	// exfilDirective matches an instruction to move something into a tool
 	// argument or to a URL: "pass its content as 'sidenote'", "include ...
 	// in the notes parameter", "send ... to https://...".
-	exfilDirective = regexp.MustCompile(`(?i)` +
+	exfilDirective = lazyRegexp(`(?i)` +
 		`\b(pass|put|include|send|append|insert|copy|embed|attach|forward|paste|provide|place|leak|upload|post|transmit|encode)\b[^.!?\n]*?` +
 		`\b(as|in|into|inside|within|via|through|to|using)\s+(the\s+|a\s+|an\s+)?` +
 		"(['\"`][^'\"`\\s]+['\"`]|[\\w-]+\\s+(parameter|param|argument|arg|field|property)s?\\b|https?://)")
 
 	// secretNoun matches what an exfiltration directive must be about to
 	// count; a sensitive file counts too.
-	secretNoun = regexp.MustCompile(`(?i)` +
+	secretNoun = lazyRegexp(`(?i)` +
 		`\b(api[\s_-]?keys?|secret[\s_-]?keys?|client[\s_-]?secrets?|(access|auth|bearer|session|refresh|oauth|github|slack|personal\s+access)[\s_-]?tokens?` +
 		`|passwords?|passphrases?|credentials?|(conversation|chat|message)\s+history|previous\s+messages|system\s+prompt` +
 		`|private[\s_-]+keys?|ssh\s+keys?|cookies?|session\s+ids?)\b`)
 
 	// historyExfil matches a request to hand over the whole conversation,
 	// the WhatsApp proof of concept's goal, even without a named parameter.
-	historyExfil = regexp.MustCompile(`(?i)` +
+	historyExfil = lazyRegexp(`(?i)` +
 		`\b(send|include|pass|forward|copy|leak|upload|post|attach|exfiltrate|transmit)\b[^.!?\n]*?` +
 		`\b(entire|full|whole|complete)\s+(conversation|chat|message)\s+(history|log|transcript)\b`)
 
 	// crossToolPhrase matches text about the behaviour of other tools, as in
 	// tool shadowing ("when this tool is available, the send_email tool must
 	// ...").
-	crossToolPhrase = regexp.MustCompile(`(?i)` +
+	crossToolPhrase = lazyRegexp(`(?i)` +
 		`\bwhen\s+(the\s+)?(other|another)\s+tools?\b` +
 		`|\ball\s+other\s+tools\b` +
 		`|\bwhen\s+this\s+tool\s+is\s+(available|present|loaded|installed|enabled|connected)\b` +
@@ -735,3 +736,27 @@ func renderRune(r rune, raw string) string {
 	}
 	return raw
 }
+
+// lazyRegexp compiles its pattern on first use, not at program start: every
+// agentmesh command links this package, and compiling these expressions
+// cost ~2 ms of start-up for commands that never scan a definition.
+func lazyRegexp(pattern string) *lazyRE {
+	return &lazyRE{pattern: pattern}
+}
+
+type lazyRE struct {
+	pattern string
+	once    sync.Once
+	re      *regexp.Regexp
+}
+
+func (l *lazyRE) get() *regexp.Regexp {
+	l.once.Do(func() { l.re = regexp.MustCompile(l.pattern) })
+	return l.re
+}
+
+func (l *lazyRE) FindStringIndex(s string) []int { return l.get().FindStringIndex(s) }
+
+func (l *lazyRE) FindAllStringIndex(s string, n int) [][]int { return l.get().FindAllStringIndex(s, n) }
+
+func (l *lazyRE) MatchString(s string) bool { return l.get().MatchString(s) }

@@ -33,6 +33,7 @@ const (
 	ActionToolDefinitionChanged Action = "tool_definition_changed"
 	ActionTrustReset            Action = "trust_reset"
 	ActionToolApproved          Action = "tool_approved"
+	ActionUpstreamRequest       Action = "upstream_request"
 )
 
 // Result is the outcome of a governed tool call. Lifecycle events have none.

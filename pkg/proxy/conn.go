@@ -57,7 +57,7 @@ type serverInfo struct {
 
 // dial starts (stdio) or connects to (HTTP) an upstream and performs the
 // initialize handshake.
-func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writer, onNotify func(mcp.JSONRPCNotification), warnf func(string, ...any)) (*conn, error) {
+func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writer, onNotify func(mcp.JSONRPCNotification), onRequest transport.RequestHandler, warnf func(string, ...any)) (*conn, error) {
 	c := &conn{done: make(chan struct{})}
 	if u.Command != "" {
 		p, err := startProcess(u, stderr)
@@ -70,7 +70,7 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 			warnf("upstream %s sent a message of over %d bytes (%d); it was discarded", u.Name, MaxMessageBytes, n)
 		}
 		t := transport.NewIO(out, p.stdin, nil)
-		t.SetRequestHandler(answerServerRequest)
+		t.SetRequestHandler(onRequest)
 		c.t = t
 		go func() {
 			<-p.exited
@@ -87,7 +87,7 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 		if err != nil {
 			return nil, fmt.Errorf("url %s: %w", u.URL, err)
 		}
-		t.SetRequestHandler(answerServerRequest)
+		t.SetRequestHandler(onRequest)
 		c.t = t
 	}
 	c.t.SetNotificationHandler(onNotify)
@@ -99,8 +99,11 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 	defer cancel()
 	raw, err := c.request(hctx, "initialize", map[string]any{
 		"protocolVersion": ProtocolVersion,
-		"capabilities":    map[string]any{},
-		"clientInfo":      map[string]any{"name": "agentmesh", "version": version},
+		// Elicitation and sampling requests are relayed to the client whose
+		// call is in progress (requests.go); roots are not offered, so a
+		// server keeps the directories it was started with.
+		"capabilities": map[string]any{"elicitation": map[string]any{}, "sampling": map[string]any{}},
+		"clientInfo":   map[string]any{"name": "agentmesh", "version": version},
 	})
 	if err != nil {
 		c.close()
@@ -122,17 +125,6 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 
 // startTimeout bounds starting an upstream and its initialize handshake.
 var startTimeout = 30 * time.Second
-
-// answerServerRequest answers requests an upstream sends us. agentmesh
-// answers ping and declares no client capabilities, so sampling,
-// elicitation and roots requests are refused.
-func answerServerRequest(_ context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
-	if req.Method == "ping" {
-		return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage(`{}`)), nil
-	}
-	return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND,
-		fmt.Sprintf("agentmesh does not forward %s requests from upstream servers", req.Method), nil), nil
-}
 
 // rpcError is a JSON-RPC error an upstream answered with.
 type rpcError struct {

@@ -498,6 +498,7 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 				params["_meta"] = meta
 			}
 		}
+		defer r.up.begin(ctx, r.exposed)()
 		raw, err := r.up.call(ctx, "tools/call", params)
 		if err != nil {
 			return nil, err

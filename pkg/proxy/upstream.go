@@ -27,6 +27,10 @@ type upstream struct {
 	lastErr string        // why there is no session, for refused calls
 
 	firstOnce sync.Once
+	// calls are the client calls in progress on this upstream, oldest
+	// first: the upstream's own requests go to the newest (requests.go).
+	callsMu sync.Mutex
+	calls   []*inflight
 	// refreshing serializes catalog refreshes (a restart and list_changed
 	// notifications may overlap): the last listing wins, whole.
 	refreshing sync.Mutex
@@ -57,7 +61,7 @@ func (u *upstream) run(ctx context.Context) {
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		started := time.Now()
-		c, err := dial(ctx, u.cfg, u.p.opts.Version, u.p.opts.Stderr, u.notification, u.p.warnf)
+		c, err := dial(ctx, u.cfg, u.p.opts.Version, u.p.opts.Stderr, u.notification, u.answer, u.p.warnf)
 		if err != nil {
 			u.setDown(fmt.Sprintf("it could not be started: %v", err))
 			u.firstDone()

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // Hook runs inside the append's transaction, before the entry is encoded:
@@ -157,26 +158,44 @@ func (l *Log) commitLoop() {
 	}
 }
 
-// stmts are the statements of one commit, prepared once per batch: with
-// modernc.org/sqlite, preparing dominates a small insert.
+// The statements of an append, prepared once per process
+// (state.PrepareOnOpen).
+const (
+	sizeQuery        = `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`
+	checkpointQuery  = `INSERT INTO audit_checkpoint(id, size, note) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note`
+	savepointQuery   = `SAVEPOINT entry`
+	rollbackToQuery  = `ROLLBACK TO entry`
+	releaseQuery     = `RELEASE entry`
+	insertHashQuery  = `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`
+	insertEntryQuery = `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	readHashQuery    = `SELECT hash FROM audit_hashes WHERE idx = ?`
+)
+
+func init() {
+	state.PrepareOnOpen(sizeQuery, checkpointQuery, savepointQuery, rollbackToQuery, releaseQuery, insertHashQuery, insertEntryQuery, readHashQuery)
+}
+
+// stmts are the statements of one commit, bound to its transaction; they
+// were prepared once per process: with modernc.org/sqlite, preparing
+// dominates a small insert.
 type stmts struct {
 	savepoint, rollbackTo, release, insHash, insEntry *sql.Stmt
 }
 
-func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
+func prepare(ctx context.Context, db *state.DB, tx *sql.Tx) (*stmts, error) {
 	var st stmts
 	for _, p := range []struct {
 		s **sql.Stmt
 		q string
 	}{
-		{&st.savepoint, `SAVEPOINT entry`},
-		{&st.rollbackTo, `ROLLBACK TO entry`},
-		{&st.release, `RELEASE entry`},
-		{&st.insHash, `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`},
-		{&st.insEntry, `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&st.savepoint, savepointQuery},
+		{&st.rollbackTo, rollbackToQuery},
+		{&st.release, releaseQuery},
+		{&st.insHash, insertHashQuery},
+		{&st.insEntry, insertEntryQuery},
 	} {
 		var err error
-		if *p.s, err = tx.PrepareContext(ctx, p.q); err != nil {
+		if *p.s, err = db.Prepared(ctx, tx, p.q); err != nil {
 			return nil, err
 		}
 	}
@@ -191,14 +210,14 @@ func (l *Log) commit(batch []*pending) {
 	var size int64
 	err := l.db.Write(context.Background(), func(tx *sql.Tx) error {
 		ctx := context.Background()
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&size); err != nil {
+		if err := l.db.Tx(tx).QueryRowContext(ctx, sizeQuery).Scan(&size); err != nil {
 			return fmt.Errorf("reading the log size: %w", err)
 		}
-		hr, err := newBatchHashes(ctx, tx)
+		hr, err := newBatchHashes(ctx, l.db, tx)
 		if err != nil {
 			return fmt.Errorf("preparing the append: %w", err)
 		}
-		st, err := prepare(ctx, tx)
+		st, err := prepare(ctx, l.db, tx)
 		if err != nil {
 			return fmt.Errorf("preparing the append: %w", err)
 		}
@@ -222,8 +241,7 @@ func (l *Log) commit(batch []*pending) {
 		if err != nil {
 			return fmt.Errorf("signing the checkpoint: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_checkpoint(id, size, note) VALUES (1, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note`, size, signed)
+		_, err = l.db.Tx(tx).ExecContext(ctx, checkpointQuery, size, signed)
 		return err
 	})
 	for i, p := range batch {

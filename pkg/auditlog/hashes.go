@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // querier is what both *sql.Tx and *sql.DB offer.
@@ -78,8 +80,8 @@ type batchHashes struct {
 	seen map[int64]tlog.Hash
 }
 
-func newBatchHashes(ctx context.Context, tx *sql.Tx) (*batchHashes, error) {
-	one, err := tx.PrepareContext(ctx, `SELECT hash FROM audit_hashes WHERE idx = ?`)
+func newBatchHashes(ctx context.Context, db *state.DB, tx *sql.Tx) (*batchHashes, error) {
+	one, err := db.Prepared(ctx, tx, readHashQuery)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,8 @@ type DB struct {
 	w    *sql.DB
 	r    *sql.DB
 	shm  shm
+	// stmts are the writer's prepared statements (Prepared).
+	stmts stmtCache
 }
 
 // Synchronous modes (PRAGMA synchronous) for the audit trade-off: FULL
@@ -75,6 +77,7 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.prepareRegistered(ctx)
 	return db, nil
 }
 
@@ -88,6 +91,7 @@ func (db *DB) Close() error {
 	if db.shm.f != nil {
 		db.shm.f.Close()
 	}
+	db.stmts.close()
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 

@@ -56,13 +56,21 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
+// The statements of the trust update, which runs in every audit append.
+const (
+	loadQuery  = `SELECT state FROM trust_state WHERE agent = ?`
+	storeQuery = `INSERT INTO trust_state(agent, state) VALUES (?, ?) ON CONFLICT(agent) DO UPDATE SET state = excluded.state`
+)
+
+func init() { state.PrepareOnOpen(loadQuery, storeQuery) }
+
 type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (s *Store) load(ctx context.Context, q queryRower, agent string) (State, error) {
 	var raw string
-	err := q.QueryRowContext(ctx, `SELECT state FROM trust_state WHERE agent = ?`, agent).Scan(&raw)
+	err := q.QueryRowContext(ctx, loadQuery, agent).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s.Model.Fresh(), nil
 	}
@@ -108,7 +116,7 @@ func (s *Store) Get(ctx context.Context, agent string) (State, error) {
 
 // Record applies ev to agent's state inside tx and stores the result.
 func (s *Store) Record(ctx context.Context, tx *sql.Tx, agent string, ev Event) (before, after State, err error) {
-	before, err = s.load(ctx, tx, agent)
+	before, err = s.load(ctx, s.DB.Tx(tx), agent)
 	if err != nil {
 		return State{}, State{}, err
 	}
@@ -118,8 +126,7 @@ func (s *Store) Record(ctx context.Context, tx *sql.Tx, agent string, ev Event) 
 	if err != nil {
 		return State{}, State{}, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO trust_state(agent, state) VALUES (?, ?)
-		ON CONFLICT(agent) DO UPDATE SET state = excluded.state`, agent, string(raw))
+	_, err = s.DB.Tx(tx).ExecContext(ctx, storeQuery, agent, string(raw))
 	if err != nil {
 		return State{}, State{}, fmt.Errorf("storing the trust state of %s: %w", agent, err)
 	}

@@ -9,11 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
@@ -22,8 +26,11 @@ type installClaudeOptions struct {
 	Config string
 	File   string
 	Print  bool
-	Exe    func() (string, error)
-	Now    func() time.Time
+	// Govern and Ungovern name existing mcpServers entries to put behind
+	// agentmesh, or to restore.
+	Govern, Ungovern []string
+	Exe              func() (string, error)
+	Now              func() time.Time
 }
 
 func newInstallCmd(g *globals) *cobra.Command {
@@ -40,13 +47,21 @@ Desktop's configuration, with absolute paths (Claude Desktop may start servers
 in /). The old file is backed up beside it first, other servers and settings
 are kept, and the result is valid JSON.
 
+With --govern NAME, an existing stdio server entry is put behind agentmesh
+instead: its command becomes 'agentmesh serve --no-builtin-tools
+--upstream-name NAME --prefix "" -- <its command>', so Claude Desktop sees
+the same tools, now governed (policies, redaction, audit, trust, tool
+pinning). --ungovern NAME restores the original command.
+
 Claude Desktop's file is found at:
   macOS    ~/Library/Application Support/Claude/claude_desktop_config.json
   Windows  %APPDATA%\Claude\claude_desktop_config.json
 Elsewhere name it with --file.`,
 		Example: `  agentmesh install claude --config ./agentmesh.yaml
   agentmesh install claude --file ~/.config/Claude/claude_desktop_config.json
-  agentmesh install claude --print`,
+  agentmesh install claude --print
+  agentmesh install claude --govern filesystem --govern github --config-file ./agentmesh.yaml
+  agentmesh install claude --ungovern github`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.Config == "" {
@@ -60,6 +75,8 @@ Elsewhere name it with --file.`,
 	f.StringVar(&opts.Config, "config-file", "", "agentmesh.yaml the server should use (default: --config, if given)")
 	f.StringVar(&opts.File, "file", "", "Claude Desktop's configuration file (default: its path on macOS and Windows)")
 	f.BoolVar(&opts.Print, "print", false, "print the resulting configuration instead of writing it")
+	f.StringArrayVar(&opts.Govern, "govern", nil, "put the existing mcpServers entry NAME behind agentmesh (repeatable)")
+	f.StringArrayVar(&opts.Ungovern, "ungovern", nil, "restore the mcpServers entry NAME that --govern wrapped (repeatable)")
 	cmd.AddCommand(claude)
 	return cmd
 }
@@ -111,7 +128,7 @@ func installClaudeRun(g *globals, opts installClaudeOptions) error {
 	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
 		fmt.Fprintf(g.io.Err, "agentmesh: warning: %s is a temporary `go run` binary; install agentmesh (go install ./cmd/agentmesh) and run this again\n", exe)
 	}
-	entry := mcpServerEntry{Command: exe, Args: []string{"serve"}, Env: map[string]string{}}
+	serve := []string{"serve"}
 	if opts.Config != "" {
 		cfg, err := filepath.Abs(opts.Config)
 		if err != nil {
@@ -120,13 +137,21 @@ func installClaudeRun(g *globals, opts installClaudeOptions) error {
 		if _, err := os.Stat(cfg); err != nil {
 			return fmt.Errorf("install claude: configuration %s: %w", cfg, err)
 		}
-		entry.Args = append(entry.Args, "--config", cfg)
+		serve = append(serve, "--config", cfg)
 	}
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("install claude: %w", err)
 	}
-	updated, err := withServer(old, opts.Name, entry)
+	var updated []byte
+	var done []string
+	if len(opts.Govern) > 0 || len(opts.Ungovern) > 0 {
+		updated, done, err = governServers(old, exe, serve, opts.Govern, opts.Ungovern)
+	} else {
+		entry := mcpServerEntry{Command: exe, Args: serve, Env: map[string]string{}}
+		updated, err = withServer(old, opts.Name, entry)
+		done = []string{fmt.Sprintf("added %q to %s: %s %s", opts.Name, path, entry.Command, strings.Join(entry.Args, " "))}
+	}
 	if err != nil {
 		return fmt.Errorf("install claude: %s: %w", path, err)
 	}
@@ -147,7 +172,9 @@ func installClaudeRun(g *globals, opts installClaudeOptions) error {
 	if err := state.WriteFileAtomic(path, updated); err != nil {
 		return fmt.Errorf("install claude: %w", err)
 	}
-	g.io.Success("added %q to %s: %s %s", opts.Name, path, entry.Command, strings.Join(entry.Args, " "))
+	for _, d := range done {
+		g.io.Success("%s", d)
+	}
 	g.io.Hint("restart Claude Desktop to pick it up")
 	return nil
 }
@@ -189,4 +216,117 @@ func withServer(old []byte, name string, entry mcpServerEntry) ([]byte, error) {
 	}
 	pretty.WriteByte('\n')
 	return pretty.Bytes(), nil
+}
+
+// governServers rewrites existing stdio entries to start through agentmesh
+// (govern), or back (ungovern). A governed entry's args are
+// serve [--config F] --no-builtin-tools --upstream-name NAME --prefix "" -- COMMAND ARGS,
+// so the original command is recoverable from the entry itself.
+func governServers(old []byte, exe string, serve, govern, ungovern []string) ([]byte, []string, error) {
+	top := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(old)) == 0 {
+		return nil, nil, errors.New("has no mcpServers to govern; add the servers to Claude Desktop first")
+	}
+	if err := json.Unmarshal(old, &top); err != nil {
+		return nil, nil, fmt.Errorf("is not a JSON object (%v); fix or move it first, nothing was changed", err)
+	}
+	servers := map[string]map[string]json.RawMessage{}
+	if raw, ok := top["mcpServers"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &servers); err != nil {
+			return nil, nil, fmt.Errorf("mcpServers is not an object of server objects (%v); nothing was changed", err)
+		}
+	}
+	var done []string
+	get := func(name string) (map[string]json.RawMessage, string, []string, error) {
+		e, ok := servers[name]
+		if !ok {
+			names := make([]string, 0, len(servers))
+			for n := range servers {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, "", nil, fmt.Errorf("has no mcpServers entry %q (entries: %s); nothing was changed", name, strings.Join(names, ", "))
+		}
+		var command string
+		var args []string
+		if err := json.Unmarshal(e["command"], &command); err != nil || command == "" {
+			return nil, "", nil, fmt.Errorf("mcpServers entry %q has no command (only stdio servers can be governed this way; put a remote server under upstreams: in agentmesh.yaml); nothing was changed", name)
+		}
+		if raw, ok := e["args"]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &args); err != nil {
+				return nil, "", nil, fmt.Errorf("mcpServers entry %q: args is not a list of strings; nothing was changed", name)
+			}
+		}
+		return e, command, args, nil
+	}
+	for _, name := range govern {
+		if err := identity.ValidName(name); err != nil || strings.Contains(name, "__") {
+			return nil, nil, fmt.Errorf("mcpServers entry %q cannot be an upstream name (letters, digits, '-' and '_'; no \"__\"): rename it in Claude Desktop first; nothing was changed", name)
+		}
+		e, command, args, err := get(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, _, governed := governedCommand(args); governed {
+			return nil, nil, fmt.Errorf("mcpServers entry %q is already governed by agentmesh; nothing was changed", name)
+		}
+		wrapped := append(append([]string{}, serve...), "--no-builtin-tools", "--upstream-name", name, "--prefix", "", "--", command)
+		wrapped = append(wrapped, args...)
+		e["command"], _ = json.Marshal(exe)
+		e["args"], _ = json.Marshal(wrapped)
+		done = append(done, fmt.Sprintf("%q now starts through agentmesh: %s %s", name, exe, shellJoin(wrapped)))
+	}
+	for _, name := range ungovern {
+		e, _, args, err := get(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		orig, origArgs, governed := governedCommand(args)
+		if !governed {
+			return nil, nil, fmt.Errorf("mcpServers entry %q was not governed by agentmesh (install claude --govern); nothing was changed", name)
+		}
+		e["command"], _ = json.Marshal(orig)
+		e["args"], _ = json.Marshal(origArgs)
+		done = append(done, fmt.Sprintf("%q restored: %s %s", name, orig, strings.Join(origArgs, " ")))
+	}
+	raw, err := json.Marshal(servers)
+	if err != nil {
+		return nil, nil, err
+	}
+	top["mcpServers"] = raw
+	out, err := json.Marshal(top)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, out, "", "  "); err != nil {
+		return nil, nil, err
+	}
+	pretty.WriteByte('\n')
+	return pretty.Bytes(), done, nil
+}
+
+// governedCommand recognises an entry --govern wrote and returns the
+// command it wraps.
+func governedCommand(args []string) (string, []string, bool) {
+	if len(args) == 0 || args[0] != "serve" || !slices.Contains(args, "--no-builtin-tools") {
+		return "", nil, false
+	}
+	i := slices.Index(args, "--")
+	if i < 0 || i+1 >= len(args) {
+		return "", nil, false
+	}
+	return args[i+1], append([]string{}, args[i+2:]...), true
+}
+
+// shellJoin quotes words for display ("" for an empty one).
+func shellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w == "" || strings.ContainsAny(w, " \t'\"") {
+			w = strconv.Quote(w)
+		}
+		out[i] = w
+	}
+	return strings.Join(out, " ")
 }

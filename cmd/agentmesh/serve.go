@@ -30,6 +30,8 @@ type serveOptions struct {
 	Prefix       string
 	PrefixSet    bool
 	Pin          string
+	// NoBuiltinTools serves only the upstreams' tools.
+	NoBuiltinTools bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -95,6 +97,7 @@ the server after flushing the audit log.`,
 	f.StringVar(&opts.UpstreamName, "upstream-name", "upstream", "name of the upstream given after \"--\"")
 	f.StringVar(&opts.Prefix, "prefix", "", "tool name prefix of the upstream after \"--\" (default NAME__; \"\" for none)")
 	f.StringVar(&opts.Pin, "pin", "", "pin mode of command-line upstreams: strict or new-allowed (default strict)")
+	f.BoolVar(&opts.NoBuiltinTools, "no-builtin-tools", false, "serve only the upstreams' tools (what `install claude --govern` writes)")
 	return cmd
 }
 
@@ -137,6 +140,10 @@ func serveRun(g *globals, opts serveOptions) error {
 		if err := cfg.ValidateUpstreams(); err != nil {
 			return err
 		}
+	}
+	if opts.NoBuiltinTools {
+		t := &cfg.Tools
+		t.Filesystem.Enabled, t.Database.Enabled, t.API.Enabled, t.Code.Enabled = false, false, false, false
 	}
 	exe, err := selfExe()
 	if err != nil {

@@ -49,7 +49,8 @@ are kept, and the result is valid JSON.
 
 With --govern NAME, an existing stdio server entry is put behind agentmesh
 instead: its command becomes 'agentmesh serve --no-builtin-tools
---upstream-name NAME --prefix "" -- <its command>', so Claude Desktop sees
+--no-config-upstreams --upstream-name NAME --prefix "" -- <its command>',
+so Claude Desktop sees
 the same tools, now governed (policies, redaction, audit, trust, tool
 pinning). --ungovern NAME restores the original command.
 
@@ -220,7 +221,7 @@ func withServer(old []byte, name string, entry mcpServerEntry) ([]byte, error) {
 
 // governServers rewrites existing stdio entries to start through agentmesh
 // (govern), or back (ungovern). A governed entry's args are
-// serve [--config F] --no-builtin-tools --upstream-name NAME --prefix "" -- COMMAND ARGS,
+// serve [--config F] --no-builtin-tools --no-config-upstreams --upstream-name NAME --prefix "" -- COMMAND ARGS,
 // so the original command is recoverable from the entry itself.
 func governServers(old []byte, exe string, serve, govern, ungovern []string) ([]byte, []string, error) {
 	top := map[string]json.RawMessage{}
@@ -270,7 +271,7 @@ func governServers(old []byte, exe string, serve, govern, ungovern []string) ([]
 		if _, _, governed := governedCommand(args); governed {
 			return nil, nil, fmt.Errorf("mcpServers entry %q is already governed by agentmesh; nothing was changed", name)
 		}
-		wrapped := append(append([]string{}, serve...), "--no-builtin-tools", "--upstream-name", name, "--prefix", "", "--", command)
+		wrapped := append(append([]string{}, serve...), "--no-builtin-tools", "--no-config-upstreams", "--upstream-name", name, "--prefix", "", "--", command)
 		wrapped = append(wrapped, args...)
 		e["command"], _ = json.Marshal(exe)
 		e["args"], _ = json.Marshal(wrapped)

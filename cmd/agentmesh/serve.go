@@ -32,6 +32,9 @@ type serveOptions struct {
 	Pin          string
 	// NoBuiltinTools serves only the upstreams' tools.
 	NoBuiltinTools bool
+	// NoConfigUpstreams ignores the configuration's upstreams: only those
+	// given on the command line are served.
+	NoConfigUpstreams bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -98,6 +101,7 @@ the server after flushing the audit log.`,
 	f.StringVar(&opts.Prefix, "prefix", "", "tool name prefix of the upstream after \"--\" (default NAME__; \"\" for none)")
 	f.StringVar(&opts.Pin, "pin", "", "pin mode of command-line upstreams: strict or new-allowed (default strict)")
 	f.BoolVar(&opts.NoBuiltinTools, "no-builtin-tools", false, "serve only the upstreams' tools (what `install claude --govern` writes)")
+	f.BoolVar(&opts.NoConfigUpstreams, "no-config-upstreams", false, "ignore the configuration's upstreams: serve only those on the command line")
 	return cmd
 }
 
@@ -134,6 +138,9 @@ func serveRun(g *globals, opts serveOptions) error {
 	extra, err := commandLineUpstreams(opts)
 	if err != nil {
 		return err
+	}
+	if opts.NoConfigUpstreams {
+		cfg.Upstreams = nil
 	}
 	if len(extra) > 0 {
 		cfg.Upstreams = append(cfg.Upstreams, extra...)

@@ -16,17 +16,7 @@ import (
 // DELETE (MCP 2025-11-25, "Session Management"): requests with an unknown
 // or terminated session id get 404 and run nothing.
 func TestHTTPSessions(t *testing.T) {
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Source.StateDir = filepath.Join(dir, "state")
-	cfg.Agent = config.Agent{Name: "http-test", Sponsor: "me@example.com"}
-	cfg.Audit.Witness = false
-	cfg.Policies.Paths = nil
-	rt, err := Open(context.Background(), &cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := openTestRuntime(t, "http-test")
 	ctx, stop := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -81,4 +71,21 @@ func TestHTTPSessions(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServeHTTP did not return after its context ended")
 	}
+}
+
+// openTestRuntime opens a runtime on embedded defaults in a temporary state
+// directory, without a witness or policy files; closed with the test.
+func openTestRuntime(t *testing.T, name string) *Runtime {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Source.StateDir = filepath.Join(t.TempDir(), "state")
+	cfg.Agent = config.Agent{Name: name, Sponsor: "me@example.com"}
+	cfg.Audit.Witness = false
+	cfg.Policies.Paths = nil
+	rt, err := Open(context.Background(), &cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
 }

@@ -3,29 +3,18 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
-	"github.com/agentmesh/agentmesh/pkg/config"
 )
 
 // TestMalformedToolCallsAreAudited: mcp-go answers a tools/call it cannot
 // parse with a JSON-RPC error before any handler runs; the attempt is still
 // recorded, as an error with the parse failure as the reason.
 func TestMalformedToolCallsAreAudited(t *testing.T) {
-	cfg := config.Default()
-	cfg.Source.StateDir = filepath.Join(t.TempDir(), "state")
-	cfg.Agent = config.Agent{Name: "malformed", Sponsor: "me@example.com"}
-	cfg.Audit.Witness = false
-	cfg.Policies.Paths = nil
-	rt, err := Open(context.Background(), &cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := openTestRuntime(t, "malformed")
 	ctx := context.Background()
 	rt.MCP.HandleMessage(ctx, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
 	for _, msg := range []string{

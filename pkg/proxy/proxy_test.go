@@ -257,16 +257,7 @@ func TestHTTPUpstreamCallsAreGovernedAndAudited(t *testing.T) {
 		t.Fatalf("prompt = %+v", pr.Messages)
 	}
 
-	entries, err := rt.Log.List(ctx, auditlog.Filter{AfterSeq: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		if e.Entry.Action == audit.ActionToolInvocation {
-			got = append(got, e.Entry.Tool+" "+string(e.Entry.Result)+" "+e.Entry.Upstream)
-		}
-	}
+	got := invocations(t, rt, func(e audit.Entry) string { return e.Tool + " " + string(e.Result) + " " + e.Upstream })
 	want := []string{"wx__forecast redacted wx", "wx__forecast blocked wx", "resources/read blocked wx", "wx__brief allowed wx"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("audited calls = %q, want %q", got, want)
@@ -408,18 +399,27 @@ func TestUnknownResourcesAndPromptsAreAudited(t *testing.T) {
 	if _, err := c.GetPrompt(ctx, gp); err == nil {
 		t.Fatal("getting an unknown prompt succeeded")
 	}
-	entries, err := rt.Log.List(ctx, auditlog.Filter{AfterSeq: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		if e.Entry.Action == audit.ActionToolInvocation {
-			got = append(got, string(e.Entry.Result)+" "+strings.Join(e.Entry.Rules, ",")+" "+e.Entry.Reason)
-		}
-	}
+	got := invocations(t, rt, func(e audit.Entry) string {
+		return string(e.Result) + " " + strings.Join(e.Rules, ",") + " " + e.Reason
+	})
 	want := []string{`blocked builtin:unknown-resource unknown resource "weather://nope"`, `blocked builtin:unknown-prompt unknown prompt "wx__nope"`}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("audited %q, want %q", got, want)
 	}
+}
+
+// invocations describes each tool_invocation entry of rt's log with show.
+func invocations(t *testing.T, rt *mcpserver.Runtime, show func(audit.Entry) string) []string {
+	t.Helper()
+	entries, err := rt.Log.List(context.Background(), auditlog.Filter{AfterSeq: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Entry.Action == audit.ActionToolInvocation {
+			out = append(out, show(e.Entry))
+		}
+	}
+	return out
 }

@@ -71,6 +71,26 @@ func fixtureUpstream() {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		})
+	s.AddTool(mcp.NewTool("slow", mcp.WithDescription("Works for ms milliseconds, reporting progress every 200 ms."), mcp.WithNumber("ms", mcp.Required())),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			logCall("slow")
+			var token mcp.ProgressToken
+			if req.Params.Meta != nil {
+				token = req.Params.Meta.ProgressToken
+			}
+			end := time.Now().Add(time.Duration(req.GetFloat("ms", 0)) * time.Millisecond)
+			for i := 1; time.Now().Before(end); i++ {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(200 * time.Millisecond):
+				}
+				if token != nil {
+					server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/progress", map[string]any{"progressToken": token, "progress": i})
+				}
+			}
+			return mcp.NewToolResultText("slow done"), nil
+		})
 	if _, err := os.Stat("extra-tool"); err == nil {
 		s.AddTool(mcp.NewTool("extra", mcp.WithDescription("A tool added after pinning.")),
 			func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {

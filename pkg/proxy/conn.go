@@ -152,7 +152,7 @@ func (c *conn) requestID(ctx context.Context, id int64, method string, params an
 	if err != nil {
 		if ctx.Err() != nil {
 			reason := "cancelled by the client"
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(context.Cause(ctx), errTimedOut) {
 				reason = "timed out"
 			}
 			c.cancel(id, reason)

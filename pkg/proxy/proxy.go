@@ -90,8 +90,9 @@ type promptRoute struct {
 
 type progressTarget struct {
 	ctx   context.Context
-	token any
+	token any // the client's token; nil if it asked for no progress
 	sent  atomic.Int64
+	alive chan struct{} // signalled on every progress notification
 }
 
 // flushNotifications waits (briefly) until the notifications queued for
@@ -472,8 +473,12 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 		if req.Params.Arguments != nil {
 			params["arguments"] = req.Params.Arguments
 		}
+		// Every forwarded call carries a progress token of ours: the
+		// upstream's progress keeps the call alive (see upstream.call) and
+		// reaches the client under its own token if it asked for progress.
+		meta := map[string]any{}
+		t := &progressTarget{ctx: ctx, alive: make(chan struct{}, 1)}
 		if m := req.Params.Meta; m != nil {
-			meta := map[string]any{}
 			for k, v := range m.AdditionalFields {
 				// Keys under io.modelcontextprotocol/ describe this hop
 				// (protocol version, client capabilities of the
@@ -482,24 +487,20 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 					meta[k] = v
 				}
 			}
-			if m.ProgressToken != nil {
-				ours := fmt.Sprintf("agentmesh-%d", p.tokens.Add(1))
-				t := &progressTarget{ctx: ctx, token: m.ProgressToken}
-				p.progress.Store(ours, t)
-				defer func() {
-					p.progress.Delete(ours)
-					if t.sent.Load() > 0 {
-						flushNotifications(ctx)
-					}
-				}()
-				meta["progressToken"] = ours
-			}
-			if len(meta) > 0 {
-				params["_meta"] = meta
-			}
+			t.token = m.ProgressToken
 		}
+		ours := fmt.Sprintf("agentmesh-%d", p.tokens.Add(1))
+		p.progress.Store(ours, t)
+		defer func() {
+			p.progress.Delete(ours)
+			if t.sent.Load() > 0 {
+				flushNotifications(ctx)
+			}
+		}()
+		meta["progressToken"] = ours
+		params["_meta"] = meta
 		defer r.up.begin(ctx, r.exposed)()
-		raw, err := r.up.call(ctx, "tools/call", params)
+		raw, err := r.up.callAlive(ctx, "tools/call", params, t.alive)
 		if err != nil {
 			return nil, err
 		}
@@ -523,6 +524,13 @@ func (p *Proxy) forwardProgress(fields map[string]any) {
 		return
 	}
 	t := v.(*progressTarget)
+	select {
+	case t.alive <- struct{}{}:
+	default:
+	}
+	if t.token == nil {
+		return // the client did not ask for progress
+	}
 	out := make(map[string]any, len(fields))
 	for k, v := range fields {
 		out[k] = v

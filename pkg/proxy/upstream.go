@@ -145,6 +145,20 @@ func (u *upstream) session(ctx context.Context) (*conn, error) {
 // call forwards one request, bounded by the upstream's timeout, and turns
 // the ways it can fail into errors that name the upstream.
 func (u *upstream) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	return u.callAlive(ctx, method, params, nil)
+}
+
+// errTimedOut is the cause of a call cancelled for lack of an answer.
+var errTimedOut = errors.New("timed out")
+
+// maxTimeouts bounds a call kept alive by progress: at most this many
+// timeouts in all (MCP 2025-11-25, "Timeouts": a progress notification may
+// reset the timeout clock, but a maximum should always be enforced).
+const maxTimeouts = 10
+
+// callAlive is call for a request whose progress notifications signal
+// alive: each one restarts the timeout, up to maxTimeouts × timeout.
+func (u *upstream) callAlive(ctx context.Context, method string, params any, alive <-chan struct{}) (json.RawMessage, error) {
 	c, err := u.session(ctx)
 	if err != nil {
 		return nil, err
@@ -153,14 +167,32 @@ func (u *upstream) call(ctx context.Context, method string, params any) (json.Ra
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	tctx, cancelTotal := context.WithTimeout(ctx, maxTimeouts*timeout)
+	defer cancelTotal()
+	cctx, cancel := context.WithCancelCause(tctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(timeout, func() { cancel(errTimedOut) })
+	defer idle.Stop()
+	if alive != nil {
+		go func() {
+			for {
+				select {
+				case <-alive:
+					idle.Reset(timeout)
+				case <-cctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	raw, err := c.request(cctx, method, params)
 	switch {
 	case err == nil:
 		return raw, nil
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("cancelled by the client; upstream %s was sent notifications/cancelled", u.cfg.Name)
+	case cctx.Err() != nil && errors.Is(cctx.Err(), context.DeadlineExceeded):
+		return nil, fmt.Errorf("upstream %s did not finish %s within %s, %d times its timeout, despite its progress (it was sent notifications/cancelled)", u.cfg.Name, method, maxTimeouts*timeout, maxTimeouts)
 	case cctx.Err() != nil:
 		return nil, fmt.Errorf("upstream %s did not answer %s within %s (it was sent notifications/cancelled)", u.cfg.Name, method, timeout)
 	case errors.Is(err, errSessionOver):

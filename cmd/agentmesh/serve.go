@@ -100,7 +100,7 @@ the server after flushing the audit log.`,
 	f.StringVar(&opts.UpstreamName, "upstream-name", "upstream", "name of the upstream given after \"--\"")
 	f.StringVar(&opts.Prefix, "prefix", "", "tool name prefix of the upstream after \"--\" (default NAME__; \"\" for none)")
 	f.StringVar(&opts.Pin, "pin", "", "pin mode of command-line upstreams: strict or new-allowed (default strict)")
-	f.BoolVar(&opts.NoBuiltinTools, "no-builtin-tools", false, "serve only the upstreams' tools (what `install claude --govern` writes)")
+	f.BoolVar(&opts.NoBuiltinTools, "no-builtin-tools", false, "serve only the upstreams' tools (as install claude --govern writes it)")
 	f.BoolVar(&opts.NoConfigUpstreams, "no-config-upstreams", false, "ignore the configuration's upstreams: serve only those on the command line")
 	return cmd
 }

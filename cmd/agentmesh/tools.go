@@ -189,7 +189,7 @@ refused unless the current definition is exactly the one reviewed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error { return toolsApproveRun(g, args[0], opts) },
 	}
-	cmd.Flags().StringVar(&opts.Hash, "hash", "", "approve only if the current definition has this hash (from `tools list --output json`)")
+	cmd.Flags().StringVar(&opts.Hash, "hash", "", "approve only if the current definition has this hash (see tools list --output json)")
 	return cmd
 }
 

@@ -183,11 +183,9 @@ func installClaudeRun(g *globals, opts installClaudeOptions) error {
 // withServer returns the configuration with mcpServers[name] set, keeping
 // every other key and server as it was.
 func withServer(old []byte, name string, entry mcpServerEntry) ([]byte, error) {
-	top := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(old)) > 0 {
-		if err := json.Unmarshal(old, &top); err != nil {
-			return nil, fmt.Errorf("is not a JSON object (%v); fix or move it first, nothing was changed", err)
-		}
+	top, err := parseClaudeConfig(old)
+	if err != nil {
+		return nil, err
 	}
 	servers := map[string]json.RawMessage{}
 	if raw, ok := top["mcpServers"]; ok && string(raw) != "null" {
@@ -200,17 +198,35 @@ func withServer(old []byte, name string, entry mcpServerEntry) ([]byte, error) {
 		return nil, err
 	}
 	servers[name] = e
+	return formatClaudeConfig(top, servers)
+}
+
+// parseClaudeConfig reads the top level of Claude Desktop's configuration,
+// keeping every key as it is; an empty file is an empty object.
+func parseClaudeConfig(old []byte) (map[string]json.RawMessage, error) {
+	top := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(old)) > 0 {
+		if err := json.Unmarshal(old, &top); err != nil {
+			return nil, fmt.Errorf("is not a JSON object (%v); fix or move it first, nothing was changed", err)
+		}
+	}
+	return top, nil
+}
+
+// formatClaudeConfig sets mcpServers and writes the configuration indented,
+// without HTML escaping, with a final newline.
+func formatClaudeConfig(top map[string]json.RawMessage, servers any) ([]byte, error) {
+	var err error
 	if top["mcpServers"], err = json.Marshal(servers); err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(top); err != nil {
 		return nil, err
 	}
-	// Re-indent nested raw messages consistently.
+	// Indent nested raw messages consistently.
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, bytes.TrimSpace(buf.Bytes()), "", "  "); err != nil {
 		return nil, err
@@ -224,12 +240,12 @@ func withServer(old []byte, name string, entry mcpServerEntry) ([]byte, error) {
 // serve [--config F] --no-builtin-tools --no-config-upstreams --upstream-name NAME --prefix "" -- COMMAND ARGS,
 // so the original command is recoverable from the entry itself.
 func governServers(old []byte, exe string, serve, govern, ungovern []string) ([]byte, []string, error) {
-	top := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(old)) == 0 {
 		return nil, nil, errors.New("has no mcpServers to govern; add the servers to Claude Desktop first")
 	}
-	if err := json.Unmarshal(old, &top); err != nil {
-		return nil, nil, fmt.Errorf("is not a JSON object (%v); fix or move it first, nothing was changed", err)
+	top, err := parseClaudeConfig(old)
+	if err != nil {
+		return nil, nil, err
 	}
 	servers := map[string]map[string]json.RawMessage{}
 	if raw, ok := top["mcpServers"]; ok && string(raw) != "null" {
@@ -290,21 +306,8 @@ func governServers(old []byte, exe string, serve, govern, ungovern []string) ([]
 		e["args"], _ = json.Marshal(origArgs)
 		done = append(done, fmt.Sprintf("%q restored: %s %s", name, orig, strings.Join(origArgs, " ")))
 	}
-	raw, err := json.Marshal(servers)
-	if err != nil {
-		return nil, nil, err
-	}
-	top["mcpServers"] = raw
-	out, err := json.Marshal(top)
-	if err != nil {
-		return nil, nil, err
-	}
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, out, "", "  "); err != nil {
-		return nil, nil, err
-	}
-	pretty.WriteByte('\n')
-	return pretty.Bytes(), done, nil
+	out, err := formatClaudeConfig(top, servers)
+	return out, done, err
 }
 
 // governedCommand recognises an entry --govern wrote and returns the

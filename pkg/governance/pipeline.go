@@ -151,7 +151,7 @@ func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolRes
 	var logged audit.Entry
 	var err error
 	if p.opts.BatchedAudit {
-		err = p.opts.Log.Enqueue(ctx, entry, p.opts.Trust.Hook(o.event))
+		err = p.opts.Log.Enqueue(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
 	} else {
 		logged, err = p.opts.Log.Append(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
 	}

@@ -306,10 +306,15 @@ func (s *Store) List(ctx context.Context, upstream string) ([]Pin, error) {
 		p.PinnedHash = pinned.String
 		p.Status = status(pinned, p.CurrentHash)
 		p.Findings = []Finding{}
-		json.Unmarshal([]byte(findings), &p.Findings)
+		if err := json.Unmarshal([]byte(findings), &p.Findings); err != nil {
+			// Never show a damaged row as a tool without flags.
+			return nil, fmt.Errorf("the pin of %s/%s is damaged (findings: %v)", p.Upstream, p.Tool, err)
+		}
 		p.FirstSeen, _ = time.Parse(time.RFC3339Nano, first)
 		p.ChangedAt, _ = time.Parse(time.RFC3339Nano, changed)
-		p.ApprovedAt, _ = time.Parse(time.RFC3339Nano, approved)
+		if approved != "" {
+			p.ApprovedAt, _ = time.Parse(time.RFC3339Nano, approved)
+		}
 		out = append(out, p)
 	}
 	return out, rs.Err()

@@ -261,14 +261,17 @@ func listAll(ctx context.Context, c *conn, method, key string) ([]json.RawMessag
 		if err != nil {
 			return nil, err
 		}
-		var res struct {
-			NextCursor string `json:"nextCursor"`
-		}
 		var items map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return nil, fmt.Errorf("%s: malformed result: %w", method, err)
 		}
-		json.Unmarshal(raw, &res)
+		next := ""
+		if v, ok := items["nextCursor"]; ok && string(v) != "null" {
+			// A cursor we cannot read would silently cut the listing short.
+			if err := json.Unmarshal(v, &next); err != nil {
+				return nil, fmt.Errorf("%s: nextCursor is not a string: %w", method, err)
+			}
+		}
 		var list []json.RawMessage
 		if v, ok := items[key]; ok {
 			if err := json.Unmarshal(v, &list); err != nil {
@@ -276,10 +279,10 @@ func listAll(ctx context.Context, c *conn, method, key string) ([]json.RawMessag
 			}
 		}
 		all = append(all, list...)
-		if res.NextCursor == "" {
+		if next == "" {
 			return all, nil
 		}
-		cursor = res.NextCursor
+		cursor = next
 	}
 	return nil, fmt.Errorf("%s: more than %d pages", method, maxPages)
 }

@@ -38,18 +38,31 @@ const (
 	// KindMalformed: input could not be parsed at all (signed note,
 	// checkpoint body, proof file).
 	KindMalformed
+	// KindStoredHashChanged: a hash of the stored tree (a cached leaf or
+	// interior hash) was edited, while the entries themselves still hash
+	// to what was signed.
+	KindStoredHashChanged
+	// KindCopyChanged: a copy a store keeps beside an entry (an indexed
+	// column) disagrees with the entry, which is as signed.
+	KindCopyChanged
+	// KindWitnessMissing: the log has signed checkpoints but its witness
+	// copy is gone, so a rollback could no longer be seen.
+	KindWitnessMissing
 )
 
 var kindNames = map[Kind]string{
-	KindContentChanged:   "content changed",
-	KindMissingEntry:     "missing entry",
-	KindReordered:        "reordered",
-	KindSignatureInvalid: "signature invalid",
-	KindUnknownKey:       "unknown key",
-	KindRollback:         "rollback",
-	KindFork:             "fork",
-	KindProofInvalid:     "proof invalid",
-	KindMalformed:        "malformed",
+	KindContentChanged:    "content changed",
+	KindMissingEntry:      "missing entry",
+	KindReordered:         "reordered",
+	KindSignatureInvalid:  "signature invalid",
+	KindUnknownKey:        "unknown key",
+	KindRollback:          "rollback",
+	KindFork:              "fork",
+	KindProofInvalid:      "proof invalid",
+	KindMalformed:         "malformed",
+	KindStoredHashChanged: "stored hash changed",
+	KindCopyChanged:       "column copy changed",
+	KindWitnessMissing:    "witness missing",
 }
 
 // String returns the human-readable name of k, e.g. "missing entry".
@@ -80,6 +93,9 @@ type VerifyError struct {
 	// Err is the underlying cause, if any (for example [ErrMalformedNote],
 	// [ErrMalformedCheckpoint], or an entry decoding error).
 	Err error
+	// hi bounds, for a divergence from a signed root, the range it lies
+	// in: [Seq, hi).
+	hi int64
 }
 
 func (e *VerifyError) Error() string {

@@ -115,8 +115,8 @@ func TestEmptyTreeRoot(t *testing.T) {
 	if err != nil || root != EmptyRoot {
 		t.Fatalf("TreeRoot(0) = %s, %v; want %s", hexHash(root), err, want)
 	}
-	var f frontier
-	if got := hexHash(f.root()); got != want {
+	var f Frontier
+	if got := hexHash(f.Root()); got != want {
 		t.Fatalf("empty frontier root = %s, want %s", got, want)
 	}
 }
@@ -162,9 +162,9 @@ func TestCertificateTransparencyVectors(t *testing.T) {
 		d = append(d, b)
 	}
 	tree := treeOf(t, d)
-	var f frontier
+	var f Frontier
 	for n := 1; n <= len(d); n++ {
-		f.append(LeafHash(d[n-1]), nil)
+		f.Append(LeafHash(d[n-1]), nil)
 		root, err := tree.Root(int64(n))
 		if err != nil {
 			t.Fatal(err)
@@ -172,8 +172,8 @@ func TestCertificateTransparencyVectors(t *testing.T) {
 		if hexHash(root) != ctRoots[n-1] {
 			t.Errorf("root of %d leaves = %s, want %s", n, hexHash(root), ctRoots[n-1])
 		}
-		if hexHash(f.root()) != ctRoots[n-1] {
-			t.Errorf("frontier root of %d leaves = %s, want %s", n, hexHash(f.root()), ctRoots[n-1])
+		if hexHash(f.Root()) != ctRoots[n-1] {
+			t.Errorf("frontier root of %d leaves = %s, want %s", n, hexHash(f.Root()), ctRoots[n-1])
 		}
 	}
 
@@ -245,11 +245,11 @@ func TestRootsMatchReference(t *testing.T) {
 	const max = 1000
 	d := refData(max)
 	tree := treeOf(t, d)
-	var f frontier
+	var f Frontier
 	for n := 0; n <= max; n++ {
 		if n > 0 {
 			// The frontier creates exactly tlog's stored hashes.
-			fresh := f.append(LeafHash(d[n-1]), nil)
+			fresh := f.Append(LeafHash(d[n-1]), nil)
 			at := tlog.StoredHashIndex(0, int64(n-1))
 			if !slices.Equal(fresh, tree.stored[at:at+int64(len(fresh))]) || at+int64(len(fresh)) != tlog.StoredHashCount(int64(n)) {
 				t.Fatalf("frontier hashes for leaf %d differ from tlog's stored hashes", n-1)
@@ -263,8 +263,8 @@ func TestRootsMatchReference(t *testing.T) {
 		if got != want {
 			t.Fatalf("MemoryTree root of %d leaves = %s, reference MTH = %s", n, got, want)
 		}
-		if f.root() != want {
-			t.Fatalf("frontier root of %d leaves = %s, reference MTH = %s", n, f.root(), want)
+		if f.Root() != want {
+			t.Fatalf("frontier root of %d leaves = %s, reference MTH = %s", n, f.Root(), want)
 		}
 	}
 }
@@ -490,5 +490,42 @@ func TestHugeTreeSizesRejected(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("CheckInclusion at MaxTreeSize hangs")
+	}
+}
+
+// FrontierAt reads back, from the stored hashes, the frontier an appending
+// writer holds, at every size; a frontier read from altered storage no
+// longer has the root.
+func TestFrontierAtMatchesAppending(t *testing.T) {
+	const max = 300
+	d := refData(max)
+	tree := treeOf(t, d)
+	var f Frontier
+	for n := int64(0); n <= max; n++ {
+		if n > 0 {
+			f.Append(LeafHash(d[n-1]), nil)
+		}
+		g, err := FrontierAt(n, tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !g.Equal(&f) || g.Root() != tlog.Hash(refMTH(d[:n])) {
+			t.Fatalf("FrontierAt(%d) differs from the appended frontier", n)
+		}
+		c := g.Clone()
+		c.Append(LeafHash([]byte("x")), nil)
+		if g.Size() != n || c.Size() != n+1 {
+			t.Fatalf("Clone shares state: sizes %d, %d", g.Size(), c.Size())
+		}
+	}
+	// Edit one right-edge hash of a 300-leaf tree: its root changes.
+	idx := FrontierIndexes(max)
+	tree.stored[idx[0]][0] ^= 1
+	g, err := FrontierAt(max, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Root() == tlog.Hash(refMTH(d)) {
+		t.Fatal("an edited stored subtree root still gives the signed root")
 	}
 }

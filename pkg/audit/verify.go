@@ -7,6 +7,7 @@ import (
 	"iter"
 	"math/bits"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -20,23 +21,42 @@ type VerifyOptions struct {
 	// checkpoint whose tree size exceeds the number of entries is a
 	// KindRollback; one whose root differs from the entries' root at its
 	// size is a KindContentChanged, located to the entries after the
-	// largest smaller checkpoint that did match.
+	// largest smaller checkpoint that did match (and narrowed by Locate).
 	Checkpoints []Checkpoint
 
 	// Tree, if not nil, serves the tlog stored hashes that the store keeps
 	// beside the entries, for a tree of TreeSize leaves. Every stored hash
-	// is then compared with the one recomputed from the entries: a
-	// differing leaf hash pins an edited entry to its exact seq
-	// (KindContentChanged), a differing interior hash means the stored
-	// tree, from which proofs are served, was altered (KindFork).
+	// is then compared with the one recomputed from the entries. A leaf
+	// hash that differs pins a change to its exact seq: the entry was
+	// edited (KindContentChanged) when the entries no longer hash to the
+	// signed roots, the stored hash was (KindStoredHashChanged) when they
+	// still do. A differing interior hash alone is an edited stored hash.
 	Tree     tlog.HashReader
 	TreeSize int64
+
+	// Start, if not nil, is the verified frontier of the first
+	// Start.Size() entries (incremental verification): entries then
+	// yields only the entries from seq Start.Size() on, and the tree
+	// continues from Start.
+	Start *Frontier
 
 	// Inspect, if not nil, is called with each entry that decoded
 	// canonically and sits at its place, before it is hashed; an error it
 	// returns ends the replay. A store uses it to check what it keeps
 	// beside the entries (indexed columns) without decoding them twice.
 	Inspect func(e Entry) error
+
+	// Locate, if not nil, narrows down where entries that agree with the
+	// stored tree stop agreeing with what was signed: the entries were
+	// rewritten and the stored hashes recomputed to match, or entries were
+	// deleted and the rest renumbered. It is called with lo < hi, where
+	// the entries' root matches a signed checkpoint of size lo and not one
+	// of size hi (or hi entries are all that is left), and returns the
+	// largest size in [lo, hi) at which a signed checkpoint still matches
+	// the stored tree, when one of size ≤ hi does not (found false: every
+	// signed checkpoint up to hi matches). A store keeping every signed
+	// checkpoint answers to the exact commit.
+	Locate func(lo, hi int64) (good int64, found bool, err error)
 }
 
 // VerifyResult describes a log that verified.
@@ -44,6 +64,7 @@ type VerifyResult struct {
 	Size               int64     // number of entries
 	Root               tlog.Hash // RFC 6962 root of all entries
 	CheckpointsMatched int       // how many of VerifyOptions.Checkpoints were checked
+	Frontier           Frontier  // the verified tree, for incremental runs
 }
 
 // VerifyEntries replays a log from its entries' stored bytes, which entries
@@ -56,29 +77,42 @@ type VerifyResult struct {
 // [*VerifyError]:
 //
 //   - KindContentChanged at seq i: entry i does not decode canonically, or
-//     its leaf hash differs from opts.Tree's, or entry i claims a later seq
-//     that a later entry also claims (its seq field was edited), or entry i
-//     is beyond opts.TreeSize;
+//     its leaf hash differs from opts.Tree's while the entries no longer
+//     hash to a signed root, or entry i claims a later seq that a later
+//     entry also claims (its seq field was edited), or entry i is beyond
+//     opts.TreeSize, or entries from i on were rewritten together with
+//     the stored tree (located by opts.Locate);
+//   - KindStoredHashChanged at seq i: the stored hash of leaf i, or of a
+//     subtree starting at leaf i, differs from the entries' while the
+//     entries still hash to every signed root;
 //   - KindMissingEntry at seq i: the entry at position i has a larger seq and
-//     no later entry has seq i (entries were deleted); also when opts.Tree
-//     holds more leaves than there are entries;
+//     no later entry has seq i (entries were deleted); when opts.Tree
+//     holds more leaves than there are entries; when entries from i on
+//     were deleted and the rest renumbered (located by opts.Locate);
 //   - KindReordered at seq i: seq i appears later than its place, or a seq
 //     appears twice;
-//   - KindContentChanged / KindRollback for opts.Checkpoints, as described
-//     there; KindFork when an interior hash of opts.Tree is wrong.
+//   - KindRollback at seq i: a signed checkpoint commits to more entries
+//     than the i there are, and the i that are left are as signed.
 //
 // On success it returns the number of entries and their root, which a caller
 // can compare with the latest signed checkpoint, or sign.
 func VerifyEntries(entries iter.Seq2[[]byte, error], opts VerifyOptions) (VerifyResult, error) {
-	v := &replay{opts: opts, cps: slices.Clone(opts.Checkpoints)}
+	v := &replay{opts: opts, cps: slices.Clone(opts.Checkpoints), leafBad: -1}
 	slices.SortStableFunc(v.cps, func(a, b Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
+	if opts.Start != nil {
+		v.tree = opts.Start.Clone()
+		v.good = v.tree.Size()
+		for v.next < len(v.cps) && v.cps[v.next].Size < v.good {
+			v.next++ // covered by the run Start came from
+		}
+	}
 	if opts.Tree != nil {
 		v.stored = &storedReader{r: opts.Tree, size: opts.TreeSize}
 	}
 	if err := v.checkCheckpoints(); err != nil {
 		return VerifyResult{}, err
 	}
-	var pos int64
+	pos := v.tree.Size()
 	for b, err := range entries {
 		if err != nil {
 			return VerifyResult{}, fmt.Errorf("audit: reading entry at position %d: %w", pos, err)
@@ -98,7 +132,7 @@ func VerifyEntries(entries iter.Seq2[[]byte, error], opts VerifyOptions) (Verify
 	if err := v.finish(); err != nil {
 		return VerifyResult{}, err
 	}
-	return VerifyResult{Size: v.tree.n, Root: v.tree.root(), CheckpointsMatched: v.matched}, nil
+	return VerifyResult{Size: v.tree.Size(), Root: v.tree.Root(), CheckpointsMatched: v.matched, Frontier: v.tree}, nil
 }
 
 type replay struct {
@@ -107,13 +141,24 @@ type replay struct {
 	next    int
 	matched int
 	good    int64 // size of the largest checkpoint that matched
-	tree    frontier
+	tree    Frontier
 	stored  *storedReader
 	fresh   []tlog.Hash // scratch: stored hashes computed for one leaf
 	jump    *seqJump    // set once a seq larger than expected was seen
+	// The first disagreements with the stored tree, kept while the
+	// replay goes on: whether the entries or the stored hashes were
+	// edited is decided by the signed roots further on.
+	leafBad    int64 // first leaf whose stored hash differs, or -1
+	leafDetail string
+	// leafNode: the first stored interior hash covering leafBad was
+	// compared (checked), and agreed (same): then the leaf\'s stored hash,
+	// not the entry, was edited.
+	leafNodeChecked, leafNodeSame bool
+	nodeBad                       *VerifyError // first differing interior hash
+	rootBad                       *VerifyError // first signed root the entries missed
 }
 
-// add verifies the entry at position pos, all previous ones being fine.
+// add verifies the entry at position pos, all previous ones being in place.
 func (v *replay) add(pos int64, b []byte) error {
 	e, err := Unmarshal(b)
 	if err != nil {
@@ -136,7 +181,7 @@ func (v *replay) add(pos int64, b []byte) error {
 	}
 	leaf := LeafHash(b)
 	if v.stored == nil {
-		v.fresh = v.tree.append(leaf, v.fresh[:0])
+		v.fresh = v.tree.Append(leaf, v.fresh[:0])
 		return v.checkCheckpoints()
 	}
 	stored, ok, err := v.stored.get(pos)
@@ -147,16 +192,23 @@ func (v *replay) add(pos int64, b []byte) error {
 		return verifyErr(pos, KindContentChanged, nil,
 			"entry %d is not in the stored hash tree, which has %d leaves: it was added without being logged", pos, v.stored.size)
 	}
-	if stored[0] != leaf {
-		return verifyErr(pos, KindContentChanged, nil,
-			"entry %d has leaf hash %s, but the stored tree has %s: the entry was edited", pos, leaf, stored[0])
+	v.fresh = v.tree.Append(leaf, v.fresh[:0])
+	if stored[0] != leaf && v.leafBad < 0 {
+		v.leafBad = pos
+		v.leafDetail = fmt.Sprintf("entry %d has leaf hash %s, but the stored tree has %s", pos, leaf, stored[0])
 	}
-	v.fresh = v.tree.append(leaf, v.fresh[:0])
 	for level := 1; level < len(v.fresh); level++ {
-		if stored[level] != v.fresh[level] {
-			lo := (pos + 1) - 1<<level
-			return verifyErr(NoSeq, KindFork, nil,
-				"the stored hash of leaves %d..%d is %s, but those entries hash to %s: the stored tree was altered",
+		lo := (pos + 1) - 1<<level
+		same := stored[level] == v.fresh[level]
+		if v.leafBad >= lo && !v.leafNodeChecked {
+			// The subtree over the leaf that disagrees: stored interior
+			// hashes were computed from the leaf as it was logged.
+			v.leafNodeChecked, v.leafNodeSame = true, same
+			continue
+		}
+		if !same && v.nodeBad == nil && !(v.leafBad >= lo) {
+			v.nodeBad = verifyErr(lo, KindStoredHashChanged, nil,
+				"the stored hash of leaves %d..%d is %s, but those entries hash to %s: the stored tree was edited",
 				lo, pos, stored[level], v.fresh[level])
 		}
 	}
@@ -165,15 +217,19 @@ func (v *replay) add(pos int64, b []byte) error {
 
 // checkCheckpoints compares the checkpoints of exactly the current size.
 func (v *replay) checkCheckpoints() error {
-	n := v.tree.n
+	n := v.tree.Size()
 	for v.next < len(v.cps) && v.cps[v.next].Size == n {
 		c := v.cps[v.next]
-		if root := v.tree.root(); root != c.Root {
-			return verifyErr(v.good, KindContentChanged, nil,
-				"entries 0..%d hash to root %s, but checkpoint %q of tree size %d%s has root %s: an entry with seq in [%d, %d) was changed, removed, inserted or reordered after the checkpoint was signed",
-				n-1, root, c.Origin, c.Size, timeNote(c.Time), c.Root, v.good, n)
+		if root := v.tree.Root(); root != c.Root {
+			if v.rootBad == nil {
+				v.rootBad = verifyErr(v.good, KindContentChanged, nil,
+					"entries 0..%d hash to root %s, but checkpoint %q of tree size %d%s has root %s: an entry with seq in [%d, %d) was changed, removed, inserted or reordered after the checkpoint was signed",
+					n-1, root, c.Origin, c.Size, timeNote(c.Time), c.Root, v.good, n)
+				v.rootBad.hi = n
+			}
+		} else if v.rootBad == nil {
+			v.good = n
 		}
-		v.good = n
 		v.matched++
 		v.next++
 	}
@@ -187,8 +243,28 @@ func timeNote(t time.Time) string {
 	return " (signed " + FormatTimestamp(t) + ")"
 }
 
+// finish decides, once every entry was replayed, what the disagreements
+// found on the way mean.
 func (v *replay) finish() error {
-	n := v.tree.n
+	n := v.tree.Size()
+	switch {
+	case v.leafBad >= 0 && v.rootBad != nil && v.leafBad < v.rootBad.hi:
+		// The entries miss a signed root, and one of them disagrees
+		// with its stored leaf hash: that entry was edited.
+		return verifyErr(v.leafBad, KindContentChanged, nil, "%s, and the entries no longer hash to the signed root: the entry was edited", v.leafDetail)
+	case v.leafBad >= 0 && v.good > v.leafBad:
+		return verifyErr(v.leafBad, KindStoredHashChanged, nil,
+			"%s, and the entries still hash to the signed root of tree size %d: the stored leaf hash was edited", v.leafDetail, v.good)
+	case v.leafBad >= 0 && v.leafNodeChecked && v.leafNodeSame:
+		return verifyErr(v.leafBad, KindStoredHashChanged, nil,
+			"%s, but the stored subtree over it still matches the entries: the stored leaf hash was edited", v.leafDetail)
+	case v.leafBad >= 0:
+		return verifyErr(v.leafBad, KindContentChanged, nil, "%s: the entry was edited", v.leafDetail)
+	case v.nodeBad != nil && v.rootBad == nil:
+		return v.nodeBad
+	case v.rootBad != nil:
+		return v.located(v.rootBad, KindContentChanged, "rewritten")
+	}
 	if v.stored != nil {
 		if n < v.opts.TreeSize {
 			return verifyErr(n, KindMissingEntry, nil,
@@ -199,21 +275,47 @@ func (v *replay) finish() error {
 		if err != nil {
 			return err
 		}
-		if root := v.tree.root(); stored != root {
+		if root := v.tree.Root(); stored != root {
 			// Unreachable unless opts.Tree answers inconsistently:
 			// every stored hash was compared above.
-			return verifyErr(NoSeq, KindFork, nil,
+			return verifyErr(NoSeq, KindStoredHashChanged, nil,
 				"the stored hash tree's root %s at size %d differs from the entries' root %s",
 				stored, n, root)
 		}
 	}
 	if v.next < len(v.cps) {
 		c := v.cps[len(v.cps)-1]
-		return verifyErr(n, KindRollback, nil,
+		rb := verifyErr(n, KindRollback, nil,
 			"the log has %d entries, but checkpoint %q%s commits to %d: entries %d..%d are gone",
 			n, c.Origin, timeNote(c.Time), c.Size, n, c.Size-1)
+		rb.hi = n
+		return v.located(rb, KindMissingEntry, "deleted")
 	}
 	return nil
+}
+
+// located narrows a divergence from a signed root with opts.Locate: when the
+// entries already stop matching what was signed before hi, the change is
+// there, not at the tail.
+func (v *replay) located(e *VerifyError, kind Kind, what string) error {
+	if v.opts.Locate == nil || e.hi <= v.good {
+		return e
+	}
+	good, found, err := v.opts.Locate(v.good, e.hi)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return e
+	}
+	if kind == KindMissingEntry {
+		return verifyErr(good, kind, nil,
+			"entries 0..%d are as signed at tree size %d, but the next signed checkpoint no longer matches and %s: entries from seq %d on were deleted and the rest renumbered (with the stored tree recomputed)",
+			good-1, good, strings.TrimPrefix(e.Detail, "the log has "), good)
+	}
+	return verifyErr(good, kind, nil,
+		"entries 0..%d are as signed at tree size %d, but the next signed checkpoint no longer matches: an entry from seq %d on was %s and the stored tree recomputed to match (%s)",
+		good-1, good, good, what, e.Detail)
 }
 
 // seqJump tracks, after the entry at position want carried the larger seq
@@ -256,42 +358,6 @@ func (j *seqJump) conclude() error {
 	}
 	return verifyErr(j.want, KindMissingEntry, nil,
 		"no entry has seq %d: seq jumps from %d to %d (up to %d entries missing)", j.want, j.want-1, j.got, j.got-j.want)
-}
-
-// frontier holds the roots of the perfect subtrees along the right edge of
-// a growing tree: enough to compute the RFC 6962 root at the current size.
-type frontier struct {
-	n      int64
-	hashes []tlog.Hash // left to right, strictly decreasing subtree sizes
-}
-
-// append adds a leaf and appends to out, and returns, the hashes this
-// creates: the leaf hash, then the root of each subtree the leaf completes,
-// smallest first. These are exactly the tlog stored hashes of the leaf
-// (tlog.StoredHashes), to be found at tlog.StoredHashIndex(0, n) onwards.
-func (f *frontier) append(leaf tlog.Hash, out []tlog.Hash) []tlog.Hash {
-	f.hashes = append(f.hashes, leaf)
-	f.n++
-	out = append(out, leaf)
-	// Each trailing zero bit of the new size completes one subtree.
-	for m := f.n; m&1 == 0; m >>= 1 {
-		k := len(f.hashes)
-		f.hashes[k-2] = NodeHash(f.hashes[k-2], f.hashes[k-1])
-		f.hashes = f.hashes[:k-1]
-		out = append(out, f.hashes[k-2])
-	}
-	return out
-}
-
-func (f *frontier) root() tlog.Hash {
-	if len(f.hashes) == 0 {
-		return EmptyRoot
-	}
-	h := f.hashes[len(f.hashes)-1]
-	for i := len(f.hashes) - 2; i >= 0; i-- {
-		h = NodeHash(f.hashes[i], h)
-	}
-	return h
 }
 
 // storedReader reads, in batches, the stored hashes written with each leaf:

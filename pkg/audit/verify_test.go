@@ -235,7 +235,7 @@ func TestVerifyStoredTreeCorrupted(t *testing.T) {
 			i := tlog.StoredHashIndex(level, n)
 			tree.stored[i][0] ^= 0xff
 			_, err := VerifyEntries(sliceSeq(entries), VerifyOptions{Tree: tree, TreeSize: tree.Size()})
-			ve := wantVerifyError(t, err, KindFork, NoSeq)
+			ve := wantVerifyError(t, err, KindStoredHashChanged, n<<level)
 			want := fmt.Sprintf("leaves %d..%d ", n<<level, (n+1)<<level-1)
 			if !strings.Contains(ve.Detail, want) {
 				t.Fatalf("detail %q does not name %q", ve.Detail, want)
@@ -296,4 +296,132 @@ func TestVerifyWitness(t *testing.T) {
 	if err := VerifyWitness(checkpointAt(t, tree, "o", 20), short.Size(), short); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rehashed is a log rewritten by someone who also recomputed the stored
+// tree: only signed checkpoints of the original can tell.
+func rehashed(t *testing.T, log [][]byte) *MemoryTree {
+	t.Helper()
+	tree := &MemoryTree{}
+	for _, b := range log {
+		if _, err := tree.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tree
+}
+
+// locator answers VerifyOptions.Locate from signed checkpoints of every
+// size, as a store keeping every signed checkpoint does.
+func locator(signed *MemoryTree, stored *MemoryTree) func(lo, hi int64) (int64, bool, error) {
+	return func(lo, hi int64) (int64, bool, error) {
+		for m := lo + 1; m <= hi && m <= stored.Size() && m <= signed.Size(); m++ {
+			want, _ := signed.Root(m)
+			got, _ := stored.Root(m)
+			if want != got {
+				return m - 1, true, nil
+			}
+		}
+		return 0, false, nil
+	}
+}
+
+// TestVerifyTellsEntriesFromStoredHashes: an edited entry, an edited stored
+// leaf hash and an edited interior hash are each named for what they are,
+// with and without signed checkpoints; rewrites that recomputed the stored
+// tree are located by the signed history.
+func TestVerifyTellsEntriesFromStoredHashes(t *testing.T) {
+	entries, tree := buildLog(t, logSize)
+	final := []Checkpoint{checkpointAt(t, tree, "o", logSize)}
+	edit := func(log [][]byte, seq int) [][]byte {
+		e, _ := Unmarshal(log[seq])
+		e.Reason = "edited"
+		log[seq] = mustMarshal(t, e)
+		return log
+	}
+	renumber := func(log [][]byte, from int) [][]byte {
+		for i := from; i < len(log); i++ {
+			e, _ := Unmarshal(log[i])
+			e.Seq = uint64(i)
+			log[i] = mustMarshal(t, e)
+		}
+		return log
+	}
+	cases := []struct {
+		name    string
+		log     [][]byte
+		stored  *MemoryTree
+		cps     []Checkpoint
+		locate  bool // answer Locate from the original's signed checkpoints
+		rehash  bool // the stored tree was recomputed from the edited log
+		kind    Kind
+		seq     int64
+		mention string
+	}{
+		{name: "entry edited, no checkpoint", log: edit(cloneLog(entries), 16), kind: KindContentChanged, seq: 16, mention: "entry was edited"},
+		{name: "entry edited, signed root", log: edit(cloneLog(entries), 16), cps: final, kind: KindContentChanged, seq: 16, mention: "no longer hash to the signed root"},
+		{name: "last entry edited", log: edit(cloneLog(entries), logSize-1), cps: final, kind: KindContentChanged, seq: logSize - 1},
+		{name: "stored leaf edited, no checkpoint", stored: editStored(tree, tlog.StoredHashIndex(0, 16)), kind: KindStoredHashChanged, seq: 16, mention: "stored leaf hash was edited"},
+		{name: "stored leaf edited, signed root", stored: editStored(tree, tlog.StoredHashIndex(0, 16)), cps: final, kind: KindStoredHashChanged, seq: 16},
+		{name: "stored level-1 hash edited", stored: editStored(tree, tlog.StoredHashIndex(1, 8)), cps: final, kind: KindStoredHashChanged, seq: 16, mention: "leaves 16..17"},
+		{name: "edit and rehash, located", log: edit(cloneLog(entries), 23), rehash: true, locate: true, cps: final, kind: KindContentChanged, seq: 23, mention: "from seq 23 on was rewritten"},
+		{name: "edit and rehash, unlocated", log: edit(cloneLog(entries), 23), rehash: true, cps: final, kind: KindContentChanged, seq: 0},
+		{name: "delete, renumber, rehash", log: renumber(slices.Delete(cloneLog(entries), 23, 24), 23), rehash: true, locate: true, cps: final, kind: KindMissingEntry, seq: 23, mention: "deleted and the rest renumbered"},
+		{name: "tail rolled back", log: cloneLog(entries)[:30], rehash: true, locate: true, cps: final, kind: KindRollback, seq: 30},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			log := tc.log
+			if log == nil {
+				log = entries
+			}
+			stored := tc.stored
+			switch {
+			case tc.rehash:
+				stored = rehashed(t, log)
+			case stored == nil:
+				stored = tree
+			}
+			opts := VerifyOptions{Tree: stored, TreeSize: stored.Size(), Checkpoints: tc.cps}
+			if tc.locate {
+				opts.Locate = locator(tree, stored)
+			}
+			_, err := VerifyEntries(sliceSeq(log), opts)
+			ve := wantVerifyError(t, err, tc.kind, tc.seq)
+			if !strings.Contains(ve.Detail, tc.mention) {
+				t.Fatalf("detail %q lacks %q", ve.Detail, tc.mention)
+			}
+		})
+	}
+}
+
+func editStored(tree *MemoryTree, idx int64) *MemoryTree {
+	c := &MemoryTree{stored: slices.Clone(tree.stored), size: tree.size}
+	c.stored[idx][3] ^= 0x40
+	return c
+}
+
+// TestVerifyFromStart: an incremental run from a verified frontier checks
+// the new entries and their stored hashes and ends at the same root.
+func TestVerifyFromStart(t *testing.T) {
+	entries, tree := buildLog(t, logSize)
+	for _, base := range []int64{0, 1, 16, 23, logSize} {
+		start, err := FrontierAt(base, tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := VerifyEntries(sliceSeq(entries[base:]), VerifyOptions{Start: &start, Tree: tree, TreeSize: tree.Size(),
+			Checkpoints: []Checkpoint{checkpointAt(t, tree, "o", 5), checkpointAt(t, tree, "o", logSize)}})
+		root, _ := tree.Root(logSize)
+		if err != nil || res.Root != root || res.Size != logSize {
+			t.Fatalf("from %d: %+v, %v", base, res, err)
+		}
+	}
+	start, _ := FrontierAt(16, tree)
+	log := cloneLog(entries)
+	e, _ := Unmarshal(log[30])
+	e.Reason = "edited"
+	log[30] = mustMarshal(t, e)
+	_, err := VerifyEntries(sliceSeq(log[16:]), VerifyOptions{Start: &start, Tree: tree, TreeSize: tree.Size(), Checkpoints: []Checkpoint{checkpointAt(t, tree, "o", logSize)}})
+	wantVerifyError(t, err, KindContentChanged, 30)
 }

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -11,9 +12,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
 
@@ -182,32 +185,62 @@ func entryRows(entries []auditlog.Stored) [][]string {
 type auditVerifyOptions struct {
 	Incremental bool
 	Proof       string
+	Key         string
+	NoWitness   bool
+	WitnessKeys []string
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
 	opts := auditVerifyOptions{}
 	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the whole log offline: entries, Merkle root, signed checkpoint, witness",
+		Short: "Check the whole log offline: entries, Merkle root, signed checkpoints, witnesses",
 		Long: `Verify recomputes the RFC 6962 tree from every entry and checks it against the
-signed checkpoint (any key of the identity's history) and against the witness
-copy kept outside the state directory, so edits, deletions, reordering,
-foreign signatures and rollbacks are reported with the first bad sequence
-number. Exit status 1 when anything is wrong.
+signed checkpoint (any key of the identity's history), against every signed
+checkpoint kept since, and against the witness copy kept outside the state
+directory, all in one consistent read (writers may keep appending). It names
+what it finds and where: an edited entry, an edited stored hash or column
+copy, a deletion (at the first missing seq), a rollback (at the tail), or a
+fork (two signed roots for one size, naming both). Exit status 1 when
+anything is wrong.
 
 --incremental hashes only the entries added since the last full verification
-(for frequent checks); --proof FILE checks an inclusion proof from
-'agentmesh audit prove' instead, needing only the identity's public keys.`,
+that passed (its record is signed with the identity key), and checks the
+stored tree's roots at both ends; it cannot clear a failed full
+verification, which stays the verdict of 'agentmesh status' until a full
+verification passes.
+
+A log with signed checkpoints but no witness fails, since a rollback could no
+longer be seen; --no-witness accepts that knowingly (a log copied from another
+machine) and, when everything else verifies, starts a new witness.
+
+--witness-key VKEY (repeatable) requires a cosignature from that external
+witness (audit.witnesses) and checks the log against the newest checkpoint it
+cosigned.
+
+--proof FILE checks an inclusion proof from 'agentmesh audit prove' instead
+('-' reads stdin); with --key (the log's verifier key, as 'agentmesh identity
+show' prints it, or a copy of identity.json) it needs nothing else from the
+state directory, so an auditor can check it on another machine.`,
 		Example: `  agentmesh audit verify
   agentmesh audit verify --incremental
-  agentmesh audit prove 41 > proof.json && agentmesh audit verify --proof proof.json`,
+  agentmesh audit verify --witness-key witness.example+8e1c0b5a+BF0pW...
+  agentmesh audit prove 41 > proof.json && agentmesh audit verify --proof proof.json
+  agentmesh audit verify --proof proof.json --key 'agentmesh/did:agentmesh:srv/3ea0...+626cf83e+AUm...'`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if opts.Key != "" && opts.Proof == "" {
+				return usageError(c, "--key goes with --proof FILE: it names the key that signed the proof's checkpoint")
+			}
 			return auditVerifyRun(g, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Incremental, "incremental", false, "hash only entries added since the last full verification")
-	cmd.Flags().StringVar(&opts.Proof, "proof", "", "verify an inclusion proof file instead of the log")
+	f := cmd.Flags()
+	f.BoolVar(&opts.Incremental, "incremental", false, "hash only entries added since the last full verification")
+	f.StringVar(&opts.Proof, "proof", "", "verify an inclusion proof file instead of the log ('-': stdin)")
+	f.StringVar(&opts.Key, "key", "", "with --proof: the log's verifier key, or a file holding it or identity.json")
+	f.BoolVar(&opts.NoWitness, "no-witness", false, "accept a log without a witness (copied from another machine) and start one")
+	f.StringArrayVar(&opts.WitnessKeys, "witness-key", nil, "require a cosignature by this external witness (verifier key; repeatable)")
 	return cmd
 }
 
@@ -217,23 +250,47 @@ func auditVerifyRun(g *globals, opts auditVerifyOptions) error {
 		return err
 	}
 	ctx := context.Background()
-	_, l, db, err := g.openAudit(ctx)
+	if opts.Proof != "" && opts.Key != "" {
+		vs, err := proofVerifiers(opts.Key)
+		if err != nil {
+			return err
+		}
+		return verifyProofRun(g, vs, opts.Proof, format)
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	l, db, err := openAuditVerifier(ctx, cfg, d, opts.Proof == "")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if opts.Proof != "" {
-		return verifyProofRun(g, l, opts.Proof, format)
+		return verifyProofRun(g, l.Verifiers(), opts.Proof, format)
 	}
-	rep, err := l.Verify(ctx, auditlog.VerifyOptions{Incremental: opts.Incremental})
+	vopts := auditlog.VerifyOptions{Incremental: opts.Incremental, NoWitness: opts.NoWitness}
+	if len(opts.WitnessKeys) > 0 {
+		if vopts.Cosigned, err = cosignedCheckpoints(ctx, cfg, l, opts.WitnessKeys); err != nil {
+			return err
+		}
+	}
+	rep, err := l.Verify(ctx, vopts)
+	started := ""
+	if err == nil && opts.NoWitness && rep.Witness == nil && rep.Checkpoint != nil && !opts.Incremental {
+		if started, err = l.StartWitness(); err != nil {
+			err = fmt.Errorf("the log verified, but starting its witness failed: %w", err)
+		}
+	}
 	if format == ui.JSON {
 		out := struct {
 			OK bool `json:"ok"`
 			auditlog.Report
-			Seq    *int64 `json:"seq,omitempty"`
-			Kind   string `json:"kind,omitempty"`
-			Reason string `json:"reason,omitempty"`
-		}{OK: err == nil, Report: rep}
+			WitnessStarted string `json:"witness_started,omitempty"`
+			Seq            *int64 `json:"seq,omitempty"`
+			Kind           string `json:"kind,omitempty"`
+			Reason         string `json:"reason,omitempty"`
+		}{OK: err == nil, Report: rep, WitnessStarted: started}
 		if err != nil {
 			out.Reason = err.Error()
 			if rep.Problem != nil {
@@ -261,28 +318,83 @@ func auditVerifyRun(g *globals, opts auditVerifyOptions) error {
 		return problemf("audit verify failed: %v", err)
 	}
 	fmt.Fprintf(g.io.Out, "✓ audit log verified (%s): %d entries, %d hashed in %s\n", rep.Mode, rep.Size, rep.Hashed, rep.Duration.Round(time.Millisecond))
+	if rep.FullBecause != "" {
+		fmt.Fprintf(g.io.Out, "  full run    %s\n", rep.FullBecause)
+	}
 	fmt.Fprintf(g.io.Out, "  root        %s\n", rep.Root)
 	if rep.Checkpoint != nil {
 		fmt.Fprintf(g.io.Out, "  checkpoint  size %d, signed %s\n", rep.Checkpoint.Size, rep.Checkpoint.Time.Format(time.RFC3339))
 	}
 	switch {
+	case started != "":
+		fmt.Fprintf(g.io.Out, "  witness     started at size %d (%s): --no-witness accepted the log as it is\n", rep.Checkpoint.Size, started)
 	case rep.Witness != nil:
 		fmt.Fprintf(g.io.Out, "  witness     size %d, consistent (%s)\n", rep.Witness.Size, rep.WitnessPath)
+	case rep.WitnessPath != "" && rep.Checkpoint != nil:
+		fmt.Fprintf(g.io.Out, "  witness     NONE at %s (accepted with --no-witness)\n", rep.WitnessPath)
 	case rep.WitnessPath != "":
 		fmt.Fprintf(g.io.Out, "  witness     none yet at %s\n", rep.WitnessPath)
 	default:
 		fmt.Fprintf(g.io.Out, "  witness     disabled\n")
 	}
+	for _, c := range rep.Cosigned {
+		fmt.Fprintf(g.io.Out, "  cosigned    size %d by %s, consistent\n", c.Size, c.Witness)
+	}
 	return nil
 }
 
-func verifyProofRun(g *globals, l *auditlog.Log, path string, format ui.Format) error {
-	data, err := os.ReadFile(path)
+// proofVerifiers reads --key: a verifier key, or a file holding one, or a
+// copy of identity.json (every key of its history).
+func proofVerifiers(key string) (note.Verifiers, error) {
+	text := strings.TrimSpace(key)
+	if b, err := os.ReadFile(key); err == nil {
+		text = strings.TrimSpace(string(b))
+		if strings.HasPrefix(text, "{") {
+			doc, err := identity.ParseDocument(b)
+			if err != nil {
+				return nil, fmt.Errorf("--key %s: %w", key, err)
+			}
+			return auditlog.Verifiers(doc)
+		}
+	}
+	var vs []note.Verifier
+	for _, line := range strings.Fields(text) {
+		v, err := note.NewVerifier(line)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %q is not a verifier key (want NAME+HASH+BASE64 as `agentmesh identity show` prints it, or a file holding it or identity.json): %v", line, err)
+		}
+		vs = append(vs, v)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("--key is empty")
+	}
+	return note.VerifierList(vs...), nil
+}
+
+func verifyProofRun(g *globals, verifiers note.Verifiers, path string, format ui.Format) error {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(g.io.In)
+	} else {
+		data, err = os.ReadFile(path)
+	}
 	if err != nil {
 		return err
 	}
-	v, err := audit.VerifyInclusionProof(data, l.Verifiers())
+	v, err := audit.VerifyInclusionProof(data, verifiers)
 	if err != nil {
+		if format == ui.JSON {
+			out := map[string]any{"ok": false, "reason": err.Error()}
+			var ve *audit.VerifyError
+			if errors.As(err, &ve) {
+				out["kind"], out["reason"] = ve.Kind.String(), ve.Detail
+			}
+			if werr := ui.WriteJSON(g.io.Out, out); werr != nil {
+				return werr
+			}
+			return silentProblem
+		}
 		return problemf("proof %s: %v", path, err)
 	}
 	if format == ui.JSON {

@@ -23,15 +23,28 @@ func auditOptions(cfg *config.Config, warn func(error)) auditlog.Options {
 
 // openAuditReader opens the state's audit log for reading and verifying.
 func openAuditReader(ctx context.Context, cfg *config.Config, d *state.Dir) (*auditlog.Log, *state.DB, error) {
+	return openAuditVerifier(ctx, cfg, d, false)
+}
+
+// openAuditVerifier is openAuditReader that, with signRecords, also signs
+// the records of verifications with the identity key when this user can
+// read it (--incremental starts only from a signed full verification).
+func openAuditVerifier(ctx context.Context, cfg *config.Config, d *state.Dir, signRecords bool) (*auditlog.Log, *state.DB, error) {
 	doc, err := identity.LoadDocument(d)
 	if err != nil {
 		return nil, nil, err
+	}
+	opts := auditOptions(cfg, nil)
+	if signRecords {
+		if id, err := identity.Load(d); err == nil {
+			opts.RecordKey = id.Key
+		}
 	}
 	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := auditlog.OpenReader(ctx, db, doc, auditOptions(cfg, nil))
+	l, err := auditlog.OpenReader(ctx, db, doc, opts)
 	if err != nil {
 		db.Close()
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
@@ -128,7 +129,10 @@ type identityView struct {
 	Authority   string               `json:"authority"`
 	StateDir    string               `json:"state_dir"`
 	Keys        []identity.KeyRecord `json:"keys"`
-	Credential  *credentialView      `json:"credential"`
+	// VerifierKeys are the audit log's signed-note verifier keys, current
+	// first: all an auditor needs to check checkpoints and proofs.
+	VerifierKeys []string        `json:"verifier_keys"`
+	Credential   *credentialView `json:"credential"`
 }
 
 type credentialView struct {
@@ -185,6 +189,9 @@ func identityShowRun(g *globals, opts identityShowOptions) error {
 		Created: doc.Created, Authority: doc.Authority, StateDir: d.Path, Keys: doc.Keys,
 	}
 	view.Credential = describeCredential(cfg, d, doc, opts.Now())
+	if view.VerifierKeys, err = auditlog.VerifierKeys(doc); err != nil {
+		return err
+	}
 	if format == ui.JSON {
 		return ui.WriteJSON(g.io.Out, view)
 	}
@@ -197,6 +204,10 @@ func identityShowRun(g *globals, opts identityShowOptions) error {
 		{Label: "key history", Value: fmt.Sprintf("%d key(s)", len(view.Keys))},
 		{Label: "authority", Value: view.Authority},
 		{Label: "state", Value: view.StateDir},
+		{Label: "verifier key", Value: view.VerifierKeys[0]},
+	}
+	for _, k := range view.VerifierKeys[1:] {
+		fields = append(fields, ui.Field{Label: "older key", Value: k})
 	}
 	cv := view.Credential
 	if cv.Problem != "" {

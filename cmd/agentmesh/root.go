@@ -110,6 +110,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newTrustCmd(g),
 		newToolsCmd(g),
 		newStatusCmd(g),
+		newWitnessCmd(g),
 		newPolicyCmd(g),
 		newInstallCmd(g),
 		newCompletionCmd(g),

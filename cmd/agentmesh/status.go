@@ -189,18 +189,29 @@ func statusRun(g *globals, opts statusOptions) error {
 		return err
 	}
 	if v.Audit.CheckpointProblem != "" {
-		v.Critical = append(v.Critical, "audit checkpoint: "+v.Audit.CheckpointProblem)
+		v.Critical = append(v.Critical, "audit checkpoint: "+v.Audit.CheckpointProblem+" (appends are refused: `agentmesh audit verify`)")
 	}
 	if v.Audit.WitnessProblem != "" {
 		v.Critical = append(v.Critical, "audit witness: "+v.Audit.WitnessProblem)
 	}
+	if fv := v.Audit.FailedVerification; fv != nil {
+		v.Critical = append(v.Critical, fmt.Sprintf("the %s audit verification of %s failed: %s (until a full `agentmesh audit verify` passes)", fv.Mode, fv.At.Format(time.RFC3339), fv.Detail))
+	}
 	switch lv := v.Audit.LastVerification; {
 	case lv == nil:
 		v.Attention = append(v.Attention, "the audit log was never verified: run `agentmesh audit verify`")
-	case !lv.OK:
-		v.Critical = append(v.Critical, "the last audit verification failed: "+lv.Detail)
 	case now.Sub(lv.At) > 24*time.Hour:
 		v.Attention = append(v.Attention, fmt.Sprintf("the audit log was last verified %s ago", now.Sub(lv.At).Round(time.Hour)))
+	}
+	for _, w := range v.Audit.Witnesses {
+		switch {
+		case w.State == auditlog.WitnessRefused:
+			v.Critical = append(v.Critical, fmt.Sprintf("external witness %s refused this log's checkpoints: %s", w.URL, w.Detail))
+		case w.State == auditlog.WitnessUnreachable:
+			v.Attention = append(v.Attention, fmt.Sprintf("external witness %s is unreachable since %s (it has cosigned up to tree size %d): %s", w.URL, w.At.Format(time.RFC3339), w.Size, w.Detail))
+		case v.Audit.Checkpoint != nil && w.Size < v.Audit.Checkpoint.Size && now.Sub(v.Audit.Checkpoint.Time) > time.Minute:
+			v.Attention = append(v.Attention, fmt.Sprintf("external witness %s lags: it cosigned tree size %d of %d", w.URL, w.Size, v.Audit.Checkpoint.Size))
+		}
 	}
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
@@ -337,6 +348,10 @@ func printStatus(g *globals, v statusView, now time.Time) {
 		fields = append(fields, ui.Field{Label: "witness", Value: fmt.Sprintf("consistent (size %d)", a.Witness.Size)})
 	default:
 		fields = append(fields, ui.Field{Label: "witness", Value: "none yet"})
+	}
+	for _, w := range a.Witnesses {
+		fields = append(fields, ui.Field{Label: "ext. witness", Value: fmt.Sprintf("%s: %s, cosigned size %d", w.URL, w.State, w.Size),
+			Attention: w.State != auditlog.WitnessCosigned})
 	}
 	if lv := a.LastVerification; lv != nil {
 		res := "ok"

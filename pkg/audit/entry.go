@@ -34,6 +34,11 @@ const (
 	ActionTrustReset            Action = "trust_reset"
 	ActionToolApproved          Action = "tool_approved"
 	ActionUpstreamRequest       Action = "upstream_request"
+	// ActionToolIntent records, durably and before the tool runs, that a
+	// call which can change the world was allowed and is about to run
+	// (write-ahead); the call's tool_invocation entry names it in
+	// "intent".
+	ActionToolIntent Action = "tool_intent"
 )
 
 // Result is the outcome of a governed tool call. Lifecycle events have none.
@@ -83,6 +88,8 @@ type ParamsDigest struct {
 //	"client"        string, omitted when empty
 //	"upstream"      string, omitted when empty
 //	"enforced"      true | false, omitted when nil (false means shadow mode)
+//	"intent"        integer, the seq of this call's tool_intent entry (always
+//	                smaller than "seq"), omitted when nil
 //	"details"       any JSON value in canonical form, omitted when absent or null
 //
 // Integers are written in decimal without sign (except a negative
@@ -106,7 +113,9 @@ type Entry struct {
 	Client       string
 	Upstream     string
 	Enforced     *bool
-	Details      json.RawMessage
+	// Intent is the seq of the call's write-ahead tool_intent entry.
+	Intent  *uint64
+	Details json.RawMessage
 }
 
 // Errors returned (wrapped) by [Marshal], [Unmarshal] and [Entry.Validate].
@@ -200,6 +209,9 @@ func (e *Entry) Validate() error {
 	case "", ResultAllowed, ResultBlocked, ResultRedacted, ResultError:
 	default:
 		return bad("result %q is not one of allowed, blocked, redacted, error", e.Result)
+	}
+	if e.Intent != nil && *e.Intent >= e.Seq {
+		return bad("intent %d does not precede the entry's seq %d", *e.Intent, e.Seq)
 	}
 	if d := e.ParamsDigest; d != nil {
 		if len(e.Params) != 0 {
@@ -311,6 +323,10 @@ func appendEntry(b []byte, e *Entry, params, details []byte) []byte {
 		b = append(b, `,"enforced":`...)
 		b = strconv.AppendBool(b, *e.Enforced)
 	}
+	if e.Intent != nil {
+		b = append(b, `,"intent":`...)
+		b = strconv.AppendUint(b, *e.Intent, 10)
+	}
 	if details != nil {
 		b = append(b, `,"details":`...)
 		b = append(b, details...)
@@ -337,7 +353,7 @@ type jsonMember struct {
 }
 
 // entryMembers is the number of members an entry can have.
-const entryMembers = 17
+const entryMembers = 18
 
 // objectMembers parses a JSON object into its members, in input order,
 // rejecting duplicate keys and objects of more than max members (which keeps
@@ -553,6 +569,15 @@ func decodeMember(e *Entry, m *jsonMember, params, details *[]byte, haveSeq, hav
 		e.Reason, err = m.wantString()
 	case "rules":
 		e.Rules, err = decodeStrings(m)
+	case "intent":
+		if m.kind != '0' {
+			return fmt.Errorf("%q is %s, want an integer", m.key, kindName(m.kind))
+		}
+		var n uint64
+		if n, err = strconv.ParseUint(string(m.raw), 10, 64); err != nil {
+			return fmt.Errorf("\"intent\" is %s, want a non-negative integer", m.raw)
+		}
+		e.Intent = &n
 	case "trust_score":
 		var n int64
 		n, err = m.wantInt(strconv.IntSize)

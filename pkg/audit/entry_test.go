@@ -389,3 +389,30 @@ func TestUnmarshalDoesNotAliasInput(t *testing.T) {
 		t.Fatalf("decoded entry changed with its input: params %s details %s", got.Params, got.Details)
 	}
 }
+
+// TestIntentMember: an outcome names its write-ahead intent in "intent",
+// between "enforced" and "details"; an intent that does not precede the
+// entry, or sits elsewhere, is refused.
+func TestIntentMember(t *testing.T) {
+	intent, enforced := uint64(4), true
+	e := Entry{Seq: 5, Timestamp: testEpoch, Agent: testAgent, Action: ActionToolInvocation, Tool: "filesystem_write",
+		Result: ResultAllowed, Enforced: &enforced, Intent: &intent, Details: json.RawMessage(`{"access":"write"}`)}
+	b := mustMarshal(t, e)
+	if !bytes.Contains(b, []byte(`"enforced":true,"intent":4,"details":{"access":"write"}}`)) {
+		t.Fatalf("encoding = %s", b)
+	}
+	got, err := Unmarshal(b)
+	if err != nil || got.Intent == nil || *got.Intent != 4 {
+		t.Fatalf("Unmarshal = %+v, %v", got, err)
+	}
+	for _, bad := range []string{
+		strings.Replace(string(b), `"intent":4`, `"intent":5`, 1),
+		strings.Replace(string(b), `"intent":4`, `"intent":-1`, 1),
+		strings.Replace(string(b), `"intent":4`, `"intent":"4"`, 1),
+		strings.Replace(strings.Replace(string(b), `,"intent":4`, ``, 1), `{"v":1,`, `{"v":1,"intent":4,`, 1),
+	} {
+		if _, err := Unmarshal([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

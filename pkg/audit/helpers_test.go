@@ -71,6 +71,9 @@ func sampleEntry(seq uint64) Entry {
 		e.Rules = []string{"fs-roots", "deny-secrets"}
 		enforced := true
 		e.Enforced = &enforced
+	case 2:
+		intent := seq - 1 // its write-ahead tool_intent entry
+		e.Intent = &intent
 	case 3:
 		e.Action = ActionTrustChanged
 		e.Tool, e.Params, e.Result, e.Client, e.Upstream = "", nil, "", "", ""

@@ -41,8 +41,9 @@ type VerifyOptions struct {
 	Start *Frontier
 
 	// Inspect, if not nil, is called with each entry that decoded
-	// canonically and sits at its place, before it is hashed; an error it
-	// returns ends the replay. A store uses it to check what it keeps
+	// canonically, sits at its place and agrees with its stored leaf hash.
+	// The first error it returns is the verdict unless the entries or the
+	// stored tree show a problem. A store uses it to check what it keeps
 	// beside the entries (indexed columns) without decoding them twice.
 	Inspect func(e Entry) error
 
@@ -155,6 +156,7 @@ type replay struct {
 	// not the entry, was edited.
 	leafNodeChecked, leafNodeSame bool
 	nodeBad                       *VerifyError // first differing interior hash
+	inspectBad                    error        // first complaint of opts.Inspect
 	rootBad                       *VerifyError // first signed root the entries missed
 }
 
@@ -174,13 +176,9 @@ func (v *replay) add(pos int64, b []byte) error {
 		v.jump = &seqJump{want: pos, got: seq}
 		return nil
 	}
-	if v.opts.Inspect != nil {
-		if err := v.opts.Inspect(e); err != nil {
-			return err
-		}
-	}
 	leaf := LeafHash(b)
 	if v.stored == nil {
+		v.inspect(e)
 		v.fresh = v.tree.Append(leaf, v.fresh[:0])
 		return v.checkCheckpoints()
 	}
@@ -193,9 +191,13 @@ func (v *replay) add(pos int64, b []byte) error {
 			"entry %d is not in the stored hash tree, which has %d leaves: it was added without being logged", pos, v.stored.size)
 	}
 	v.fresh = v.tree.Append(leaf, v.fresh[:0])
-	if stored[0] != leaf && v.leafBad < 0 {
-		v.leafBad = pos
-		v.leafDetail = fmt.Sprintf("entry %d has leaf hash %s, but the stored tree has %s", pos, leaf, stored[0])
+	if stored[0] != leaf {
+		if v.leafBad < 0 {
+			v.leafBad = pos
+			v.leafDetail = fmt.Sprintf("entry %d has leaf hash %s, but the stored tree has %s", pos, leaf, stored[0])
+		}
+	} else {
+		v.inspect(e)
 	}
 	for level := 1; level < len(v.fresh); level++ {
 		lo := (pos + 1) - 1<<level
@@ -213,6 +215,13 @@ func (v *replay) add(pos int64, b []byte) error {
 		}
 	}
 	return v.checkCheckpoints()
+}
+
+func (v *replay) inspect(e Entry) {
+	if v.opts.Inspect == nil || v.inspectBad != nil {
+		return
+	}
+	v.inspectBad = v.opts.Inspect(e)
 }
 
 // checkCheckpoints compares the checkpoints of exactly the current size.
@@ -264,6 +273,8 @@ func (v *replay) finish() error {
 		return v.nodeBad
 	case v.rootBad != nil:
 		return v.located(v.rootBad, KindContentChanged, "rewritten")
+	case v.inspectBad != nil:
+		return v.inspectBad
 	}
 	if v.stored != nil {
 		if n < v.opts.TreeSize {

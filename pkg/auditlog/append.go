@@ -45,6 +45,9 @@ func (l *Log) Append(ctx context.Context, e audit.Entry, hook Hook) (audit.Entry
 	if l.signer == nil {
 		return audit.Entry{}, errors.New("audit log opened read-only")
 	}
+	if err := l.refusing(); err != nil {
+		return audit.Entry{}, err
+	}
 	if e.Timestamp.IsZero() {
 		e.Timestamp = l.opts.Now()
 	}
@@ -84,6 +87,9 @@ func (l *Log) Enqueue(ctx context.Context, e audit.Entry, hook Hook) error {
 	l.brokenMu.Unlock()
 	if broken != nil {
 		return fmt.Errorf("an earlier batched audit commit failed, so nothing more is accepted: %w", broken)
+	}
+	if err := l.refusing(); err != nil {
+		return err
 	}
 	if e.Timestamp.IsZero() {
 		e.Timestamp = l.opts.Now()
@@ -163,27 +169,28 @@ func (l *Log) commitLoop() {
 const (
 	sizeQuery        = `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`
 	checkpointQuery  = `INSERT INTO audit_checkpoint(id, size, note) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note`
+	historyQuery     = `INSERT INTO audit_checkpoints(size, note) VALUES (?, ?)`
 	savepointQuery   = `SAVEPOINT entry`
 	rollbackToQuery  = `ROLLBACK TO entry`
 	releaseQuery     = `RELEASE entry`
 	insertHashQuery  = `INSERT INTO audit_hashes(idx, hash) VALUES (?, ?)`
 	insertEntryQuery = `INSERT INTO audit_entries(seq, entry, ts, agent, action, tool, result) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	readHashQuery    = `SELECT hash FROM audit_hashes WHERE idx = ?`
 )
 
 func init() {
-	state.PrepareOnOpen(sizeQuery, checkpointQuery, savepointQuery, rollbackToQuery, releaseQuery, insertHashQuery, insertEntryQuery, readHashQuery)
+	state.PrepareOnOpen(sizeQuery, checkpointQuery, historyQuery, savepointQuery, rollbackToQuery, releaseQuery, insertHashQuery, insertEntryQuery)
 }
 
 // stmts are the statements of one commit, bound to its transaction; they
 // were prepared once per process: with modernc.org/sqlite, preparing
 // dominates a small insert.
 type stmts struct {
+	tx                                                *sql.Tx
 	savepoint, rollbackTo, release, insHash, insEntry *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *state.DB, tx *sql.Tx) (*stmts, error) {
-	var st stmts
+	st := stmts{tx: tx}
 	for _, p := range []struct {
 		s **sql.Stmt
 		q string
@@ -203,47 +210,65 @@ func prepare(ctx context.Context, db *state.DB, tx *sql.Tx) (*stmts, error) {
 }
 
 // commit writes a batch in one transaction: each entry under its own
-// savepoint (a failing hook drops only its entry), then one checkpoint.
+// savepoint (a failing hook drops only its entry), then one checkpoint over
+// the writer's own frontier, extended by exactly these entries. The
+// frontier is adopted only once the transaction committed.
 func (l *Log) commit(batch []*pending) {
 	results := make([]result, len(batch))
 	var signed []byte
-	var size int64
-	err := l.db.Write(context.Background(), func(tx *sql.Tx) error {
-		ctx := context.Background()
-		if err := l.db.Tx(tx).QueryRowContext(ctx, sizeQuery).Scan(&size); err != nil {
-			return fmt.Errorf("reading the log size: %w", err)
-		}
-		hr, err := newBatchHashes(ctx, l.db, tx)
-		if err != nil {
-			return fmt.Errorf("preparing the append: %w", err)
-		}
-		st, err := prepare(ctx, l.db, tx)
-		if err != nil {
-			return fmt.Errorf("preparing the append: %w", err)
-		}
-		appended := 0
-		for i, p := range batch {
-			e, n, err := l.appendOne(ctx, tx, st, hr, size, p)
-			results[i] = result{entry: e, err: err}
-			if err == nil {
-				size += n
-				appended++
+	var tree audit.Frontier
+	var unlockWitness func()
+	if l.witness != nil {
+		unlockWitness = l.witness.lockFirst()
+	}
+	err := l.refusing()
+	if err == nil {
+		err = l.db.Write(context.Background(), func(tx *sql.Tx) error {
+			ctx := context.Background()
+			if err := l.catchUp(ctx, tx); err != nil {
+				return err
 			}
-		}
-		if appended == 0 {
+			st, err := prepare(ctx, l.db, tx)
+			if err != nil {
+				return fmt.Errorf("preparing the append: %w", err)
+			}
+			tree = l.tree.f.Clone()
+			appended := 0
+			for i, p := range batch {
+				e, err := l.appendOne(ctx, st, &tree, p)
+				results[i] = result{entry: e, err: err}
+				if err == nil {
+					appended++
+				}
+			}
+			if appended == 0 {
+				return nil
+			}
+			size := tree.Size()
+			signed, err = audit.SignCheckpoint(audit.Checkpoint{Origin: l.origin, Size: size, Root: tree.Root(), Time: l.opts.Now()}, l.signer)
+			if err != nil {
+				return fmt.Errorf("signing the checkpoint: %w", err)
+			}
+			if _, err := l.db.Tx(tx).ExecContext(ctx, checkpointQuery, size, signed); err != nil {
+				return fmt.Errorf("storing the checkpoint: %w", err)
+			}
+			if _, err := l.db.Tx(tx).ExecContext(ctx, historyQuery, size, signed); err != nil {
+				return fmt.Errorf("storing the checkpoint history: %w", err)
+			}
 			return nil
+		})
+	}
+	if err == nil && signed != nil {
+		l.tree.f, l.tree.note = tree, signed
+		if unlockWitness != nil {
+			// Before anyone learns the outcome: a log never has a
+			// checkpoint without a witness.
+			l.witness.writeFirst(tree.Size(), signed)
 		}
-		root, err := audit.TreeRoot(size, hr)
-		if err != nil {
-			return fmt.Errorf("computing the tree root: %w", err)
-		}
-		signed, err = audit.SignCheckpoint(audit.Checkpoint{Origin: l.origin, Size: size, Root: root, Time: l.opts.Now()}, l.signer)
-		if err != nil {
-			return fmt.Errorf("signing the checkpoint: %w", err)
-		}
-		_, err = l.db.Tx(tx).ExecContext(ctx, checkpointQuery, size, signed)
-		return err
-	})
+	}
+	if unlockWitness != nil {
+		unlockWitness()
+	}
 	for i, p := range batch {
 		r := results[i]
 		if err != nil {
@@ -252,79 +277,86 @@ func (l *Log) commit(batch []*pending) {
 		if p.queued && r.err != nil {
 			l.markBroken(r.err)
 		}
+		if r.err == nil && signed != nil && i == 0 {
+			if l.witness != nil {
+				l.witness.offer(tree.Size(), signed)
+			}
+			for _, s := range l.submitters {
+				s.offer(tree.Size(), signed)
+			}
+		}
 		p.done <- r
-	}
-	if err == nil && signed != nil && l.witness != nil {
-		l.witness.offer(size, signed)
 	}
 }
 
-func (l *Log) appendOne(ctx context.Context, tx *sql.Tx, st *stmts, hr *batchHashes, seq int64, p *pending) (audit.Entry, int64, error) {
+func (l *Log) appendOne(ctx context.Context, st *stmts, tree *audit.Frontier, p *pending) (audit.Entry, error) {
 	if err := p.ctx.Err(); err != nil {
-		return audit.Entry{}, 0, err
+		return audit.Entry{}, err
 	}
 	if p.hook == nil {
 		// Nothing can fail half-way but the database itself, which fails
 		// the whole transaction: no savepoint needed.
-		return l.insertWithFollowUps(ctx, tx, st, hr, seq, p)
+		return l.insertWithFollowUps(ctx, st, tree, p)
 	}
 	if _, err := st.savepoint.ExecContext(ctx); err != nil {
-		return audit.Entry{}, 0, err
+		return audit.Entry{}, err
 	}
-	e, n, err := l.insertWithFollowUps(ctx, tx, st, hr, seq, p)
+	before := tree.Clone()
+	e, err := l.insertWithFollowUps(ctx, st, tree, p)
 	if err != nil {
-		hr.forget(tlog.StoredHashIndex(0, seq))
+		*tree = before
 		if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
-			return audit.Entry{}, 0, errors.Join(err, rerr)
+			return audit.Entry{}, errors.Join(err, rerr)
 		}
 	}
 	if _, rerr := st.release.ExecContext(ctx); rerr != nil {
-		return audit.Entry{}, 0, errors.Join(err, rerr)
+		return audit.Entry{}, errors.Join(err, rerr)
 	}
-	return e, n, err
+	return e, err
 }
 
-func (l *Log) insertWithFollowUps(ctx context.Context, tx *sql.Tx, st *stmts, hr *batchHashes, seq int64, p *pending) (audit.Entry, int64, error) {
+func (l *Log) insertWithFollowUps(ctx context.Context, st *stmts, tree *audit.Frontier, p *pending) (audit.Entry, error) {
 	e := p.entry
+	seq := tree.Size()
 	e.Seq = uint64(seq)
 	var followUps []audit.Entry
 	if p.hook != nil {
 		var err error
-		if followUps, err = p.hook(ctx, tx, &e); err != nil {
-			return audit.Entry{}, 0, err
+		if followUps, err = p.hook(ctx, st.tx, &e); err != nil {
+			return audit.Entry{}, err
 		}
 		e.Seq = uint64(seq) // the hook may not move the entry
 	}
-	if err := l.insert(ctx, st, hr, seq, e); err != nil {
-		return audit.Entry{}, 0, err
+	if err := l.insert(ctx, st, tree, e); err != nil {
+		return audit.Entry{}, err
 	}
-	for i, f := range followUps {
-		f.Seq = uint64(seq + 1 + int64(i))
+	for _, f := range followUps {
+		f.Seq = uint64(tree.Size())
 		if f.Timestamp.IsZero() {
 			f.Timestamp = e.Timestamp
 		}
-		if err := l.insert(ctx, st, hr, int64(f.Seq), f); err != nil {
-			return audit.Entry{}, 0, err
+		if err := l.insert(ctx, st, tree, f); err != nil {
+			return audit.Entry{}, err
 		}
 	}
-	return e, 1 + int64(len(followUps)), nil
+	return e, nil
 }
 
-func (l *Log) insert(ctx context.Context, st *stmts, hr *batchHashes, seq int64, e audit.Entry) error {
+// insert stores e as the next leaf: its bytes, and the stored hashes the
+// frontier computes for it.
+func (l *Log) insert(ctx context.Context, st *stmts, tree *audit.Frontier, e audit.Entry) error {
 	b, err := audit.Marshal(e)
 	if err != nil {
 		return err
 	}
-	hashes, err := tlog.StoredHashes(seq, b, hr)
-	if err != nil {
-		return fmt.Errorf("computing tree hashes: %w", err)
-	}
+	seq := tree.Size()
+	var buf [64]tlog.Hash
+	hashes := tree.Append(audit.LeafHash(b), buf[:0])
 	base := tlog.StoredHashIndex(0, seq)
 	for i, h := range hashes {
 		if _, err := st.insHash.ExecContext(ctx, base+int64(i), h[:]); err != nil {
 			return fmt.Errorf("storing tree hashes: %w", err)
 		}
-		hr.put(base+int64(i), h)
 	}
 	_, err = st.insEntry.ExecContext(ctx, seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // querier is what both *sql.Tx and *sql.DB offer.
@@ -68,56 +66,6 @@ func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		return nil, fmt.Errorf("tree hashes missing: found %d of %d (the audit_hashes table was truncated or edited)", found, len(indexes))
 	}
 	return out, nil
-}
-
-// batchHashes serves stored hashes inside one append transaction: hashes
-// written or read earlier in the batch come from memory, the rest from a
-// statement prepared once. tlog.StoredHashes and TreeRoot re-read the same
-// right edge of the tree for every entry, so most reads hit the map.
-type batchHashes struct {
-	ctx  context.Context
-	one  *sql.Stmt // SELECT hash FROM audit_hashes WHERE idx = ?
-	seen map[int64]tlog.Hash
-}
-
-func newBatchHashes(ctx context.Context, db *state.DB, tx *sql.Tx) (*batchHashes, error) {
-	one, err := db.Prepared(ctx, tx, readHashQuery)
-	if err != nil {
-		return nil, err
-	}
-	return &batchHashes{ctx: ctx, one: one, seen: map[int64]tlog.Hash{}}, nil
-}
-
-// ReadHashes implements tlog.HashReader.
-func (b *batchHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		if h, ok := b.seen[idx]; ok {
-			out[i] = h
-			continue
-		}
-		var raw []byte
-		if err := b.one.QueryRowContext(b.ctx, idx).Scan(&raw); err != nil {
-			return nil, fmt.Errorf("reading tree hash %d: %w", idx, err)
-		}
-		if len(raw) != tlog.HashSize {
-			return nil, fmt.Errorf("tree hash %d has %d bytes, want %d", idx, len(raw), tlog.HashSize)
-		}
-		copy(out[i][:], raw)
-		b.seen[idx] = out[i]
-	}
-	return out, nil
-}
-
-func (b *batchHashes) put(idx int64, h tlog.Hash) { b.seen[idx] = h }
-
-// forget drops hashes a rolled-back savepoint never stored.
-func (b *batchHashes) forget(from int64) {
-	for idx := range b.seen {
-		if idx >= from {
-			delete(b.seen, idx)
-		}
-	}
 }
 
 func contiguous(idx []int64) bool {

@@ -11,6 +11,25 @@
 // only after its transaction committed durably (PRAGMA synchronous=FULL by
 // default), and a failed append is an error the caller must act on: the
 // serve pipeline refuses the call.
+//
+// # What the writer signs
+//
+// Whoever can write the state database but holds no key must not be able to
+// get a forgery signed. So a writer signs only roots it computed itself: it
+// keeps the tree's frontier (pkg/audit.Frontier) in memory, checked at Open
+// against the latest signed checkpoint and the witness, and extends it with
+// the leaves it appends. When another process appended meanwhile, the
+// writer adopts the longer tree only after a consistency proof (RFC 6962
+// §2.1.2) from its own root to the new signed one. Anything else (a stored
+// tree that no longer reproduces the signed root, a checkpoint older than
+// the witness, an empty database where a witness exists) refuses every
+// append until an operator looks (`agentmesh audit verify`).
+//
+// # Readers
+//
+// Verify, Health, Prove, List and export each read inside one SQLite read
+// transaction and bound every scan by the size they report, so a writer
+// committing meanwhile can never make a healthy log look tampered with.
 package auditlog
 
 import (
@@ -49,6 +68,13 @@ type Options struct {
 	// OnEnqueuedError is told when a commit of enqueued entries fails:
 	// those entries are lost, and every later Enqueue fails.
 	OnEnqueuedError func(error)
+	// Witnesses are external C2SP tlog-witness servers a writer submits
+	// its checkpoints to (audit.witnesses).
+	Witnesses []ExternalWitness
+	// RecordKey, when set on a reader, signs the records of verifications
+	// (the identity key): --incremental starts only from a full
+	// verification whose record verifies.
+	RecordKey ed25519.PrivateKey
 }
 
 // Log is an open audit log.
@@ -58,7 +84,9 @@ type Log struct {
 	doc       *identity.Document
 	verifiers note.Verifiers
 	signer    note.Signer // nil for read-only use
-	opts      Options
+	// recordSigner signs verification records (Options.RecordKey).
+	recordSigner note.Signer
+	opts         Options
 
 	appends   chan *pending
 	done      chan struct{}
@@ -72,6 +100,15 @@ type Log struct {
 	// once set, Enqueue refuses (fail closed from then on).
 	brokenMu sync.Mutex
 	broken   error
+
+	// tree is the writer's verified view of what it may extend; only the
+	// committer goroutine touches it after Open.
+	tree *writerTree
+	// submitters send checkpoints to external witnesses.
+	submitters []*submitter
+	// tampered is why the log refuses every append (latched).
+	tamperedMu sync.Mutex
+	tampered   error
 }
 
 // Origin names a log: "agentmesh/<DID>/<first 16 hex digits of the
@@ -96,11 +133,19 @@ func Open(ctx context.Context, db *state.DB, id *identity.Identity, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("audit log signer: %w", err)
 	}
+	if l.tree, err = l.openTree(ctx); err != nil {
+		return nil, err
+	}
 	if opts.WitnessDir != "" {
-		l.witness = newWitnessWriter(witnessPath(opts.WitnessDir, l.origin), opts.OnWitnessError)
+		l.witness = newWitnessWriter(l, l.tree.witnessMissing)
 	}
 	l.appends = make(chan *pending, 1024)
 	l.done = make(chan struct{})
+	if err := l.startSubmitters(opts.Witnesses); err != nil {
+		close(l.done)
+		l.wg.Wait()
+		return nil, err
+	}
 	l.wg.Add(1)
 	go l.commitLoop()
 	return l, nil
@@ -124,20 +169,55 @@ func open(ctx context.Context, db *state.DB, doc *identity.Document, opts Option
 		return nil, err
 	}
 	l := &Log{db: db, origin: origin, doc: doc, opts: opts}
-	var vs []note.Verifier
-	for _, k := range doc.Keys {
-		pub, err := k.PublicKey()
+	if l.verifiers, err = Verifiers(doc); err != nil {
+		return nil, err
+	}
+	if opts.RecordKey != nil {
+		if l.recordSigner, err = audit.NewSigner(origin, opts.RecordKey); err != nil {
+			return nil, fmt.Errorf("audit verification signer: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// VerifierKeys returns the signed-note verifier keys of every key in the
+// identity's history, current first, under the log's origin: what an
+// auditor needs, and all, to check a checkpoint or an inclusion proof
+// (`audit verify --proof FILE --key VKEY`).
+func VerifierKeys(doc *identity.Document) ([]string, error) {
+	origin, err := Origin(doc)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := len(doc.Keys) - 1; i >= 0; i-- {
+		pub, err := doc.Keys[i].PublicKey()
 		if err != nil {
 			return nil, err
 		}
-		v, err := audit.NewVerifier(origin, ed25519.PublicKey(pub))
+		vk, err := audit.VerifierKey(origin, ed25519.PublicKey(pub))
 		if err != nil {
-			return nil, fmt.Errorf("audit log verifier for key %s: %w", k.Fingerprint, err)
+			return nil, fmt.Errorf("audit log verifier for key %s: %w", doc.Keys[i].Fingerprint, err)
 		}
-		vs = append(vs, v)
+		out = append(out, vk)
 	}
-	l.verifiers = note.VerifierList(vs...)
-	return l, nil
+	return out, nil
+}
+
+// Verifiers returns the note verifiers of every key in the identity's
+// history, under the log's origin.
+func Verifiers(doc *identity.Document) (note.Verifiers, error) {
+	keys, err := VerifierKeys(doc)
+	if err != nil {
+		return nil, err
+	}
+	vs := make([]note.Verifier, len(keys))
+	for i, k := range keys {
+		if vs[i], err = note.NewVerifier(k); err != nil {
+			return nil, err
+		}
+	}
+	return note.VerifierList(vs...), nil
 }
 
 // logOrigin returns the origin recorded for this database, recording it on

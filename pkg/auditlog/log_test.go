@@ -240,7 +240,7 @@ func TestTamperMatrix(t *testing.T) {
 		}, audit.KindContentChanged, 5, ""},
 		{"change only an indexed column", func(t *testing.T, f *fixture) {
 			f.exec(t, `UPDATE audit_entries SET result = 'allowed' WHERE seq = 9`)
-		}, audit.KindContentChanged, 9, "indexed column result"},
+		}, audit.KindCopyChanged, 9, "indexed column result"},
 		{"delete a middle entry", func(t *testing.T, f *fixture) {
 			f.exec(t, `DELETE FROM audit_entries WHERE seq = 8`)
 		}, audit.KindMissingEntry, 8, ""},
@@ -341,7 +341,7 @@ func TestIncrementalVerify(t *testing.T) {
 	f.exec(t, `UPDATE audit_entries SET tool = 'x' WHERE seq = 35`)
 	rep, err = f.log.Verify(context.Background(), VerifyOptions{Incremental: true})
 	var verr *audit.VerifyError
-	if !errors.As(err, &verr) || verr.Seq != 35 || verr.Kind != audit.KindContentChanged {
+	if !errors.As(err, &verr) || verr.Seq != 35 || verr.Kind != audit.KindCopyChanged {
 		t.Fatalf("incremental after tampering = %v", err)
 	}
 }

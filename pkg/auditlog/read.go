@@ -31,36 +31,55 @@ type Stored struct {
 	Raw   []byte
 }
 
-func (f Filter) where() (string, []any) {
+// entryField is the SQL expression of an entry's field, read from the
+// entry's own bytes (the expression indexes of migration 7 serve the tool
+// and timestamp ones): a filter never trusts a column copy that an edit
+// could have set apart from the entry.
+func entryField(name string) string {
+	return "json_extract(CAST(entry AS TEXT), '$." + name + "')"
+}
+
+func (f Filter) where(size int64) (string, []any) {
 	var conds []string
 	var args []any
-	if f.Agent != "" {
-		conds, args = append(conds, "agent = ?"), append(args, f.Agent)
-	}
 	if f.Tool != "" {
-		conds, args = append(conds, "tool = ?"), append(args, f.Tool)
+		conds, args = append(conds, entryField("tool")+" = ?"), append(args, f.Tool)
+	}
+	if f.Agent != "" {
+		conds, args = append(conds, entryField("agent")+" = ?"), append(args, f.Agent)
 	}
 	if f.Result != "" {
-		conds, args = append(conds, "result = ?"), append(args, f.Result)
+		conds, args = append(conds, entryField("result")+" = ?"), append(args, f.Result)
 	}
 	if !f.Since.IsZero() {
-		conds, args = append(conds, "ts >= ?"), append(args, audit.FormatTimestamp(f.Since))
+		conds, args = append(conds, entryField("timestamp")+" >= ?"), append(args, audit.FormatTimestamp(f.Since))
 	}
-	conds, args = append(conds, "seq > ?"), append(args, f.AfterSeq)
+	conds, args = append(conds, "seq > ?", "seq < ?"), append(args, f.AfterSeq, size)
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
 // List returns the entries matching f, oldest first (the newest f.Limit
-// when a limit is set). Each entry is decoded from its stored bytes, which
-// are the truth; the indexed columns only find candidates, so a row whose
-// columns disagree with its entry is skipped here and reported by Verify.
+// when a limit is set), from one consistent read. Filters are applied to
+// the entries' own bytes, and every entry returned is decoded from them; an
+// entry that does not decode, or that sits at another seq than it records,
+// is an error naming it, never silently left out.
 func (l *Log) List(ctx context.Context, f Filter) ([]Stored, error) {
-	where, args := f.where()
+	var out []Stored
+	err := l.read(ctx, func(v *view) error {
+		var err error
+		out, err = l.list(v, f)
+		return err
+	})
+	return out, err
+}
+
+func (l *Log) list(v *view, f Filter) ([]Stored, error) {
+	where, args := f.where(v.size)
 	q := "SELECT seq, entry FROM audit_entries" + where + " ORDER BY seq DESC"
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := l.db.Reader().QueryContext(ctx, q, args...)
+	rows, err := v.tx.QueryContext(v.ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)
 	}
@@ -76,8 +95,11 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Stored, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit entry %d is damaged (%v): run `agentmesh audit verify`", seq, err)
 		}
-		if !f.matches(e) || int64(e.Seq) != seq {
-			continue
+		if int64(e.Seq) != seq {
+			return nil, fmt.Errorf("the audit entry stored at seq %d records seq %d: the log was tampered with, run `agentmesh audit verify`", seq, e.Seq)
+		}
+		if !f.matches(e) {
+			return nil, fmt.Errorf("audit entry %d does not say what its bytes were matched on: run `agentmesh audit verify`", seq)
 		}
 		out = append(out, Stored{Entry: e, Raw: raw})
 	}
@@ -100,25 +122,29 @@ func (l *Log) Follow(ctx context.Context, f Filter, interval time.Duration) iter
 	return func(yield func(Stored, error) bool) {
 		last := f.AfterSeq
 		for {
-			g := f
-			g.AfterSeq, g.Limit = last, 0
-			batch, err := l.List(ctx, g)
+			var batch []Stored
+			var size int64
+			err := l.read(ctx, func(v *view) error {
+				g := f
+				g.AfterSeq, g.Limit = last, 0
+				var err error
+				batch, err = l.list(v, g)
+				size = v.size
+				return err
+			})
 			if err != nil {
-				yield(Stored{}, err)
+				if ctx.Err() == nil {
+					yield(Stored{}, err)
+				}
 				return
 			}
 			for _, s := range batch {
-				last = int64(s.Entry.Seq)
 				if !yield(s, nil) {
 					return
 				}
 			}
-			if len(batch) == 0 {
-				// Move past non-matching entries too.
-				if size, err := l.Size(ctx); err == nil {
-					last = max(last, size-1)
-				}
-			}
+			// Move past non-matching entries too.
+			last = max(last, size-1)
 			select {
 			case <-ctx.Done():
 				return
@@ -131,7 +157,7 @@ func (l *Log) Follow(ctx context.Context, f Filter, interval time.Duration) iter
 // Size is the number of entries.
 func (l *Log) Size(ctx context.Context) (int64, error) {
 	var n int64
-	err := l.db.Reader().QueryRowContext(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&n)
+	err := l.db.Reader().QueryRowContext(ctx, sizeQuery).Scan(&n)
 	return n, err
 }
 
@@ -142,50 +168,46 @@ var ErrNoCheckpoint = errors.New("the audit log has no checkpoint yet (no entrie
 // after checking its signature against the identity's key history.
 func (l *Log) LatestCheckpoint(ctx context.Context) ([]byte, audit.Checkpoint, error) {
 	var note []byte
-	err := l.db.Reader().QueryRowContext(ctx, `SELECT note FROM audit_checkpoint WHERE id = 1`).Scan(&note)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, audit.Checkpoint{}, ErrNoCheckpoint
-	}
-	if err != nil {
-		return nil, audit.Checkpoint{}, err
-	}
-	cp, _, err := audit.OpenCheckpoint(note, l.verifiers)
-	if err != nil {
-		return note, audit.Checkpoint{}, err
-	}
-	if cp.Origin != l.origin {
-		return note, audit.Checkpoint{}, fmt.Errorf("checkpoint origin %q is not this log's (%q)", cp.Origin, l.origin)
-	}
-	return note, cp, nil
-}
-
-// entryAt returns the stored bytes of entry seq.
-func (l *Log) entryAt(ctx context.Context, seq int64) ([]byte, error) {
-	var raw []byte
-	err := l.db.Reader().QueryRowContext(ctx, `SELECT entry FROM audit_entries WHERE seq = ?`, seq).Scan(&raw)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no audit entry with seq %d", seq)
-	}
-	return raw, err
+	var cp audit.Checkpoint
+	err := l.read(ctx, func(v *view) error {
+		if !v.hasCP {
+			return ErrNoCheckpoint
+		}
+		note, cp = v.note, v.cp
+		return v.cpErr
+	})
+	return note, cp, err
 }
 
 // Prove returns the inclusion proof of entry seq against the latest
-// checkpoint, as a portable JSON document (`audit verify --proof` checks it).
+// checkpoint, as a portable JSON document (`audit verify --proof` checks
+// it), from one consistent read.
 func (l *Log) Prove(ctx context.Context, seq int64) ([]byte, error) {
-	note, cp, err := l.LatestCheckpoint(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if seq < 0 || seq >= cp.Size {
-		return nil, fmt.Errorf("seq %d is not covered by the latest checkpoint (tree size %d)", seq, cp.Size)
-	}
-	raw, err := l.entryAt(ctx, seq)
-	if err != nil {
-		return nil, err
-	}
-	p, err := audit.NewInclusionProof(note, raw, hashReader{ctx: ctx, q: l.db.Reader()})
-	if err != nil {
-		return nil, err
-	}
-	return p.Marshal()
+	var out []byte
+	err := l.read(ctx, func(v *view) error {
+		if !v.hasCP {
+			return ErrNoCheckpoint
+		}
+		if v.cpErr != nil {
+			return v.cpErr
+		}
+		if seq < 0 || seq >= v.cp.Size {
+			return fmt.Errorf("seq %d is not covered by the latest checkpoint (tree size %d)", seq, v.cp.Size)
+		}
+		var raw []byte
+		err := v.tx.QueryRowContext(v.ctx, `SELECT entry FROM audit_entries WHERE seq = ?`, seq).Scan(&raw)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("no audit entry with seq %d: run `agentmesh audit verify`", seq)
+		}
+		if err != nil {
+			return err
+		}
+		p, err := audit.NewInclusionProof(v.note, raw, v.hashes())
+		if err != nil {
+			return err
+		}
+		out, err = p.Marshal()
+		return err
+	})
+	return out, err
 }

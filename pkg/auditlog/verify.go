@@ -2,7 +2,6 @@ package auditlog
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"iter"
@@ -21,12 +20,17 @@ type Report struct {
 	Hashed int64  `json:"hashed"`
 	Root   string `json:"root"`
 	// Since is where an incremental run started (the last full run's size).
-	Since       int64              `json:"since,omitempty"`
-	Checkpoint  *CheckpointView    `json:"checkpoint,omitempty"`
-	Witness     *CheckpointView    `json:"witness,omitempty"`
-	WitnessPath string             `json:"witness_path,omitempty"`
-	Duration    time.Duration      `json:"duration_ns"`
-	Problem     *audit.VerifyError `json:"-"`
+	Since int64 `json:"since,omitempty"`
+	// FullBecause says why --incremental ran a full verification.
+	FullBecause string          `json:"full_because,omitempty"`
+	Checkpoint  *CheckpointView `json:"checkpoint,omitempty"`
+	Witness     *CheckpointView `json:"witness,omitempty"`
+	WitnessPath string          `json:"witness_path,omitempty"`
+	// Cosigned are the external witnesses' cosigned checkpoints the log
+	// was checked against (audit verify --witness-key).
+	Cosigned []CosignedView     `json:"cosigned,omitempty"`
+	Duration time.Duration      `json:"duration_ns"`
+	Problem  *audit.VerifyError `json:"-"`
 }
 
 // CheckpointView is a checkpoint for reports.
@@ -37,32 +41,64 @@ type CheckpointView struct {
 	Origin string    `json:"origin"`
 }
 
+// CosignedView is a checkpoint an external witness cosigned.
+type CosignedView struct {
+	Witness string `json:"witness"`
+	CheckpointView
+}
+
 func viewOf(c audit.Checkpoint) *CheckpointView {
 	return &CheckpointView{Size: c.Size, Root: c.Root.String(), Time: c.Time, Origin: c.Origin}
+}
+
+// Cosigned is a checkpoint of this log cosigned by an external witness,
+// already authenticated (log signature and cosignature) by the caller.
+type Cosigned struct {
+	Witness    string // the witness's name, for reports
+	Checkpoint audit.Checkpoint
 }
 
 // VerifyOptions choose how much to check.
 type VerifyOptions struct {
 	// Incremental hashes only the entries added since the last successful
-	// full verification; everything else (signatures, witness, tree) is
-	// still checked.
+	// full verification (whose signed record says where it ended and with
+	// which root); everything else is still checked: signatures, the
+	// checkpoint history, the witness, the stored tree's root at the last
+	// verified size and at the checkpoint's, and every stored hash the new
+	// leaves add. It cannot clear a failed full verification.
 	Incremental bool
+	// NoWitness accepts a log that has checkpoints but no witness (a log
+	// copied from another machine).
+	NoWitness bool
+	// Cosigned checkpoints from external witnesses the log must agree
+	// with (audit verify --witness-key).
+	Cosigned []Cosigned
 }
 
-// Verify checks the whole log offline: every entry decodes canonically and
-// sits at its sequence number, the indexed columns agree with the entries,
-// the stored tree and the entries hash to the signed checkpoint's root, the
-// checkpoint is signed by a key of the identity's history, and the log is a
-// consistent extension of the witness copy (no rollback). The first problem
-// is returned as an *audit.VerifyError. The outcome is recorded in the
-// database; a full success is where --incremental later starts.
+// Verify checks the log offline, in one consistent read: every entry
+// decodes canonically and sits at its sequence number, the indexed columns
+// agree with the entries, the stored tree and the entries hash to the
+// signed checkpoint's root, the checkpoint is signed by a key of the
+// identity's history and agrees with the checkpoint history, and the log
+// is a consistent extension of the witness copy and of the cosigned
+// checkpoints. The first problem is returned as an *audit.VerifyError. The
+// outcome is recorded in the database (signed when the log was opened with
+// Options.RecordKey); a full success is where --incremental later starts.
 func (l *Log) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 	start := time.Now()
-	rep, err := l.verify(ctx, opts)
+	var rep Report
+	var verr error
+	err := l.readWithWitness(ctx, func(v *view, w *witnessCopy) error {
+		rep, verr = l.verifyView(v, w, opts)
+		return nil
+	})
+	if err == nil {
+		err = verr
+	}
 	rep.Duration = time.Since(start)
-	var verr *audit.VerifyError
-	if errors.As(err, &verr) {
-		rep.Problem = verr
+	var ve *audit.VerifyError
+	if errors.As(err, &ve) {
+		rep.Problem = ve
 	}
 	if rerr := l.recordVerification(ctx, rep, err); rerr != nil && err == nil {
 		err = rerr
@@ -70,85 +106,139 @@ func (l *Log) Verify(ctx context.Context, opts VerifyOptions) (Report, error) {
 	return rep, err
 }
 
-func (l *Log) verify(ctx context.Context, opts VerifyOptions) (Report, error) {
-	rep := Report{Mode: "full"}
-	size, err := l.Size(ctx)
-	if err != nil {
-		return rep, err
+func (l *Log) verifyView(v *view, w *witnessCopy, opts VerifyOptions) (Report, error) {
+	rep := Report{Mode: "full", Size: v.size, WitnessPath: l.WitnessPath()}
+	if w != nil && w.err == nil {
+		rep.Witness = viewOf(w.cp)
 	}
-	rep.Size = size
-	var cps []audit.Checkpoint
-	_, cp, err := l.LatestCheckpoint(ctx)
-	switch {
-	case errors.Is(err, ErrNoCheckpoint):
-		if size > 0 {
-			return rep, &audit.VerifyError{Seq: 0, Kind: audit.KindContentChanged, Detail: fmt.Sprintf("%d entries but no signed checkpoint", size)}
+	in := l.assess(v, w, checks{noWitness: opts.NoWitness})
+	if in.cp != nil {
+		rep.Checkpoint = viewOf(*in.cp)
+	}
+	var missingWitness *audit.VerifyError
+	if in.problem != nil {
+		if in.problem.Kind != audit.KindWitnessMissing {
+			return rep, in.problem
 		}
-	case err != nil:
-		return rep, err
-	default:
-		rep.Checkpoint = viewOf(cp)
-		cps = append(cps, cp)
+		missingWitness = in.problem // said once the rest is checked
 	}
-	wcp, err := l.witnessCheckpoint(&rep)
-	if err != nil {
-		return rep, err
+	cps := []audit.Checkpoint{}
+	if in.cp != nil {
+		cps = append(cps, *in.cp)
+		if v.size > in.cp.Size {
+			return rep, problemf(in.cp.Size, audit.KindContentChanged,
+				"entries %d..%d are not covered by the signed checkpoint (tree size %d): they were added outside agentmesh", in.cp.Size, v.size-1, in.cp.Size)
+		}
 	}
-	if wcp != nil {
-		cps = append(cps, *wcp)
+	if w != nil {
+		cps = append(cps, w.cp)
 	}
-	if rep.Checkpoint != nil && size > cp.Size {
-		return rep, &audit.VerifyError{Seq: cp.Size, Kind: audit.KindContentChanged,
-			Detail: fmt.Sprintf("entries %d..%d are not covered by the signed checkpoint (tree size %d): they were added outside agentmesh", cp.Size, size-1, cp.Size)}
+	for _, c := range opts.Cosigned {
+		rep.Cosigned = append(rep.Cosigned, CosignedView{Witness: c.Witness, CheckpointView: *viewOf(c.Checkpoint)})
+		if in.cp != nil && c.Checkpoint.Size == in.cp.Size && c.Checkpoint.Root != in.cp.Root {
+			return rep, forkOf(*in.cp, "the state database's latest checkpoint", c.Checkpoint, "the checkpoint witness "+c.Witness+" cosigned")
+		}
+		if w != nil && c.Checkpoint.Size == w.cp.Size && c.Checkpoint.Root != w.cp.Root {
+			return rep, forkOf(w.cp, "the witness "+w.path, c.Checkpoint, "the checkpoint witness "+c.Witness+" cosigned")
+		}
+		cps = append(cps, c.Checkpoint)
 	}
+	var err error
 	if opts.Incremental {
-		if base, root, ok, err := l.lastFull(ctx); err != nil {
-			return rep, err
-		} else if ok && base <= size {
-			rep.Mode, rep.Since = "incremental", base
-			return l.verifyIncremental(ctx, rep, cps, base, root)
-		}
-		// No full verification yet: do one.
+		rep, err = l.verifyIncremental(v, w, rep, opts)
+	} else {
+		rep, err = l.verifyFull(v, rep, cps)
 	}
-	hr := hashReader{ctx: ctx, q: l.db.Reader()}
+	if err == nil && missingWitness != nil {
+		return rep, missingWitness
+	}
+	return rep, err
+}
+
+func (l *Log) verifyFull(v *view, rep Report, cps []audit.Checkpoint) (Report, error) {
+	rep.Mode = "full"
 	var cols [5]string
-	res, err := audit.VerifyEntries(l.scan(ctx, 0, &cols), audit.VerifyOptions{Checkpoints: cps, Tree: hr, TreeSize: size, Inspect: columnCheck(&cols)})
+	res, err := audit.VerifyEntries(l.scan(v, 0, &cols), audit.VerifyOptions{
+		Checkpoints: cps, Tree: v.hashes(), TreeSize: v.size, Inspect: columnCheck(&cols), Locate: l.locator(v),
+	})
 	if err != nil {
-		return rep, err
+		return rep, unwrapVerify(err)
 	}
 	rep.Hashed = res.Size
 	rep.Root = res.Root.String()
 	return rep, nil
 }
 
-// witnessCheckpoint opens the witness file, if any.
-func (l *Log) witnessCheckpoint(rep *Report) (*audit.Checkpoint, error) {
-	if l.opts.WitnessDir == "" {
-		return nil, nil
-	}
-	path := witnessPath(l.opts.WitnessDir, l.origin)
-	rep.WitnessPath = path
-	note, err := readWitness(path)
-	if err != nil || note == nil {
-		return nil, err
-	}
-	w, _, err := audit.OpenCheckpoint(note, l.verifiers)
+func (l *Log) verifyIncremental(v *view, w *witnessCopy, rep Report, opts VerifyOptions) (Report, error) {
+	last, err := l.lastFull(v)
 	if err != nil {
-		return nil, fmt.Errorf("witness %s: %w", path, err)
+		return rep, err
 	}
-	if w.Origin != l.origin {
-		return nil, fmt.Errorf("witness %s is for log %q, not %q", path, w.Origin, l.origin)
+	switch {
+	case last != nil && !last.OK:
+		rep.Mode = "incremental"
+		return rep, problemf(audit.NoSeq, last.kind(),
+			"the last full verification (%s) failed: %s; --incremental cannot clear it, run a full `agentmesh audit verify`",
+			audit.FormatTimestamp(last.At), last.Detail)
+	case last == nil:
+		rep.FullBecause = "no full verification yet"
+	case !last.signed:
+		rep.FullBecause = "the last full verification's record is not signed by the identity key (" + last.why + ")"
+	case last.Size > v.size:
+		rep.Mode = "incremental"
+		return rep, problemf(v.size, audit.KindRollback,
+			"the last full verification covered %d entries, but the log now has %d: entries were deleted or the log rolled back", last.Size, v.size)
 	}
-	rep.Witness = viewOf(w)
-	return &w, nil
+	cps := []audit.Checkpoint{}
+	if rep.Checkpoint != nil {
+		cp := v.cp
+		cps = append(cps, cp)
+	}
+	if rep.FullBecause != "" {
+		if w != nil {
+			cps = append(cps, w.cp)
+		}
+		for _, c := range opts.Cosigned {
+			cps = append(cps, c.Checkpoint)
+		}
+		return l.verifyFull(v, rep, cps)
+	}
+	rep.Mode, rep.Since = "incremental", last.Size
+	in := l.assess(v, w, checks{storedTree: true, noWitness: true})
+	if in.problem != nil {
+		return rep, in.problem
+	}
+	start, err := audit.FrontierAt(last.Size, v.hashes())
+	if err != nil || start.Root() != last.Root {
+		return rep, problemf(audit.NoSeq, audit.KindStoredHashChanged,
+			"the stored tree's root at tree size %d, where the last full verification ended, is no longer the root it verified and signed: entries 0..%d or their stored hashes were rewritten since; run a full `agentmesh audit verify`",
+			last.Size, last.Size-1)
+	}
+	for _, c := range opts.Cosigned {
+		if c.Checkpoint.Size >= last.Size {
+			cps = append(cps, c.Checkpoint)
+		} else if root, err := v.rootAt(c.Checkpoint.Size); err != nil || root != c.Checkpoint.Root {
+			return rep, forkOf(c.Checkpoint, "the checkpoint witness "+c.Witness+" cosigned", audit.Checkpoint{Size: c.Checkpoint.Size, Root: root}, "this log")
+		}
+	}
+	var cols [5]string
+	res, err := audit.VerifyEntries(l.scan(v, last.Size, &cols), audit.VerifyOptions{
+		Start: &start, Checkpoints: cps, Tree: v.hashes(), TreeSize: v.size, Inspect: columnCheck(&cols),
+	})
+	if err != nil {
+		return rep, unwrapVerify(err)
+	}
+	rep.Hashed = res.Size - last.Size
+	rep.Root = res.Root.String()
+	return rep, nil
 }
 
-// scan yields stored entries from seq from on. Each row's indexed columns
-// are left in *cols for the caller's check (see columnCheck) while the
-// entry is being verified.
-func (l *Log) scan(ctx context.Context, from int64, cols *[5]string) iter.Seq2[[]byte, error] {
+// scan yields the stored entries from seq from up to the view's size. Each
+// row's indexed columns are left in *cols for the caller's check (see
+// columnCheck) while the entry is being verified.
+func (l *Log) scan(v *view, from int64, cols *[5]string) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
-		rows, err := l.db.Reader().QueryContext(ctx, `SELECT seq, entry, ts, agent, action, tool, result FROM audit_entries WHERE seq >= ? ORDER BY seq`, from)
+		rows, err := v.tx.QueryContext(v.ctx, `SELECT seq, entry, ts, agent, action, tool, result FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq`, from, v.size)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -181,70 +271,11 @@ func checkColumns(seq int64, e audit.Entry, cols [5]string) error {
 	names := [5]string{"ts", "agent", "action", "tool", "result"}
 	for i := range cols {
 		if cols[i] != want[i] {
-			return &audit.VerifyError{Seq: seq, Kind: audit.KindContentChanged,
-				Detail: fmt.Sprintf("the indexed column %s says %q but the entry says %q", names[i], cols[i], want[i])}
+			return &audit.VerifyError{Seq: seq, Kind: audit.KindCopyChanged,
+				Detail: fmt.Sprintf("the indexed column %s says %q but the entry says %q: the column copy was edited (the entry is as signed)", names[i], cols[i], want[i])}
 		}
 	}
 	return nil
-}
-
-func (l *Log) verifyIncremental(ctx context.Context, rep Report, cps []audit.Checkpoint, base int64, baseRoot tlog.Hash) (Report, error) {
-	hr := hashReader{ctx: ctx, q: l.db.Reader()}
-	root, err := audit.TreeRoot(base, hr)
-	if err != nil {
-		return rep, err
-	}
-	if root != baseRoot {
-		return rep, &audit.VerifyError{Seq: audit.NoSeq, Kind: audit.KindFork,
-			Detail: fmt.Sprintf("the tree's root at size %d changed since the last full verification: run a full `agentmesh audit verify`", base)}
-	}
-	seq := base
-	var cols [5]string
-	leaves := &leafHashes{r: hr, size: rep.Size}
-	for raw, err := range l.scan(ctx, base, &cols) {
-		if err != nil {
-			return rep, unwrapVerify(err)
-		}
-		e, err := audit.Unmarshal(raw)
-		if err != nil {
-			return rep, &audit.VerifyError{Seq: seq, Kind: audit.KindContentChanged, Detail: "entry does not decode canonically", Err: err}
-		}
-		if int64(e.Seq) == seq {
-			if err := checkColumns(seq, e, cols); err != nil {
-				return rep, err
-			}
-		}
-		if int64(e.Seq) != seq {
-			kind := audit.KindMissingEntry
-			if int64(e.Seq) < seq {
-				kind = audit.KindReordered
-			}
-			return rep, &audit.VerifyError{Seq: seq, Kind: kind, Detail: fmt.Sprintf("found seq %d at position %d", e.Seq, seq)}
-		}
-		stored, err := leaves.get(seq)
-		if err != nil {
-			return rep, err
-		}
-		if stored != audit.LeafHash(raw) {
-			return rep, &audit.VerifyError{Seq: seq, Kind: audit.KindContentChanged, Detail: "the entry's leaf hash differs from the stored tree"}
-		}
-		seq++
-		rep.Hashed++
-	}
-	if seq != rep.Size {
-		return rep, &audit.VerifyError{Seq: seq, Kind: audit.KindMissingEntry, Detail: "the log ends early"}
-	}
-	for _, c := range cps {
-		if err := audit.VerifyWitness(c, rep.Size, hr); err != nil {
-			return rep, err
-		}
-	}
-	top, err := audit.TreeRoot(rep.Size, hr)
-	if err != nil {
-		return rep, err
-	}
-	rep.Root = top.String()
-	return rep, nil
 }
 
 func unwrapVerify(err error) error {
@@ -255,93 +286,58 @@ func unwrapVerify(err error) error {
 	return err
 }
 
-// lastFull returns the size and root of the last successful full run.
-func (l *Log) lastFull(ctx context.Context) (int64, tlog.Hash, bool, error) {
-	var size int64
-	var root []byte
-	err := l.db.Reader().QueryRowContext(ctx, `SELECT size, root FROM audit_verifications WHERE mode = 'full' AND ok = 1 ORDER BY id DESC LIMIT 1`).Scan(&size, &root)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, tlog.Hash{}, false, nil
-	}
-	if err != nil {
-		return 0, tlog.Hash{}, false, err
-	}
-	var h tlog.Hash
-	if len(root) != len(h) {
-		return 0, h, false, nil
-	}
-	copy(h[:], root)
-	return size, h, true, nil
-}
-
-func (l *Log) recordVerification(ctx context.Context, rep Report, verr error) error {
-	var root []byte
-	if verr == nil && rep.Root != "" {
-		h, err := tlog.ParseHash(rep.Root)
-		if err == nil {
-			root = h[:]
-		}
-	}
-	detail := "ok"
-	if verr != nil {
-		detail = verr.Error()
-	}
-	return l.db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_verifications(at, mode, size, root, ok, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-			audit.FormatTimestamp(l.opts.Now()), rep.Mode, rep.Size, root, verr == nil, detail)
-		return err
-	})
-}
-
-// LastVerification is the most recent recorded verification.
-type LastVerification struct {
-	At     time.Time `json:"at"`
-	Mode   string    `json:"mode"`
-	Size   int64     `json:"size"`
-	OK     bool      `json:"ok"`
-	Detail string    `json:"detail"`
-}
-
-// LastVerification returns the most recent verification, or nil if none.
-func (l *Log) LastVerification(ctx context.Context) (*LastVerification, error) {
-	var v LastVerification
-	var at string
-	err := l.db.Reader().QueryRowContext(ctx, `SELECT at, mode, size, ok, detail FROM audit_verifications ORDER BY id DESC LIMIT 1`).Scan(&at, &v.Mode, &v.Size, &v.OK, &v.Detail)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	v.At, _ = audit.ParseTimestamp(at)
-	return &v, nil
-}
-
-// leafHashes reads the stored leaf hashes of consecutive leaves with range
-// scans of the stored-hash table, a chunk at a time.
-type leafHashes struct {
-	r          hashReader
-	size       int64
-	start, end int64 // leaves held
-	base       int64 // stored-hash index of buf[0]
-	buf        []tlog.Hash
-}
-
-const leafChunk = 4096
-
-func (lh *leafHashes) get(leaf int64) (tlog.Hash, error) {
-	if leaf < lh.start || leaf >= lh.end {
-		end := min(leaf+leafChunk, lh.size)
-		if end <= leaf {
-			return tlog.Hash{}, fmt.Errorf("leaf %d is beyond the stored tree (%d leaves)", leaf, lh.size)
-		}
-		first := tlog.StoredHashIndex(0, leaf)
-		last := tlog.StoredHashIndex(0, end-1) + 1
-		buf, err := lh.r.readRange(first, last-first)
+// locator narrows a rewrite down through the checkpoint history: every
+// signed checkpoint is kept, so bisecting over them finds the commit whose
+// signed root the stored tree (which agrees with the entries there) first
+// misses. Each checkpoint used is authenticated.
+func (l *Log) locator(v *view) func(lo, hi int64) (int64, bool, error) {
+	matches := func(size int64, note []byte) (bool, error) {
+		cp, err := l.openNote(note, fmt.Sprintf("the checkpoint history's tree size %d", size))
 		if err != nil {
-			return tlog.Hash{}, err
+			return false, err
 		}
-		lh.start, lh.end, lh.base, lh.buf = leaf, end, first, buf
+		if cp.Size != size {
+			return false, problemf(audit.NoSeq, audit.KindContentChanged, "the checkpoint history row of tree size %d holds a checkpoint of tree size %d", size, cp.Size)
+		}
+		root, err := v.rootAt(size)
+		if err != nil {
+			return false, err
+		}
+		return root == cp.Root, nil
 	}
-	return lh.buf[tlog.StoredHashIndex(0, leaf)-lh.base], nil
+	return func(lo, hi int64) (int64, bool, error) {
+		s, note, ok, err := v.historyNear(lo+1, hi+1, true)
+		if err != nil || !ok {
+			return 0, false, err
+		}
+		if ok, err := matches(s, note); err != nil || ok {
+			return 0, false, err
+		}
+		bad := s
+		for {
+			mid := lo + (bad-lo)/2
+			s, note, ok, err := v.historyNear(max(mid, lo+1), bad, false)
+			if err == nil && !ok {
+				s, note, ok, err = v.historyNear(lo+1, bad, true)
+			}
+			if err != nil {
+				return 0, false, err
+			}
+			if !ok {
+				return lo, true, nil
+			}
+			same, err := matches(s, note)
+			if err != nil {
+				return 0, false, err
+			}
+			if same {
+				lo = s
+			} else {
+				bad = s
+			}
+		}
+	}
 }
+
+// compile-time check that the view's hashes serve tlog.
+var _ tlog.HashReader = hashReader{}

@@ -206,6 +206,17 @@ type Audit struct {
 	// Witness keeps a copy of the latest checkpoint outside the state
 	// directory to detect rollback.
 	Witness bool `yaml:"witness"`
+	// Witnesses are external C2SP tlog-witness servers that serve submits
+	// checkpoints to, off the call path.
+	Witnesses []AuditWitness `yaml:"witnesses"`
+}
+
+// AuditWitness is an external witness (https://c2sp.org/tlog-witness).
+type AuditWitness struct {
+	// URL is its submission prefix (add-checkpoint is URL/add-checkpoint).
+	URL string `yaml:"url"`
+	// Key is its verifier key (NAME+HASH+BASE64, cosignature/v1).
+	Key string `yaml:"key"`
 }
 
 // Upstream is an existing MCP server to govern.
@@ -223,6 +234,15 @@ type Upstream struct {
 	Pin string `yaml:"pin"`
 	// Timeout bounds each forwarded request; default 2m.
 	Timeout Duration `yaml:"timeout"`
+	// ReadOnlyTools lists the upstream's tools (its own names, globs
+	// allowed) that cannot change anything: their calls are logged once,
+	// after they run. Every other upstream tool's call has its intent
+	// logged durably before it is forwarded (write-ahead).
+	ReadOnlyTools []string `yaml:"read_only_tools"`
+	// TrustAnnotations honours the upstream's own readOnlyHint as if its
+	// tools were listed in read_only_tools: a claim by the party being
+	// governed, so off by default.
+	TrustAnnotations bool `yaml:"trust_annotations"`
 }
 
 // HTTP configures `serve --http`.

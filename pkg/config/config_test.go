@@ -28,6 +28,7 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	want.Policies.Paths = []string{"policies/"}
 	want.Trust.KeepWhenRevoked = []string{}
 	want.Upstreams = []Upstream{}
+	want.Audit.Witnesses = []AuditWitness{}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("example differs from the defaults:\n got %+v\nwant %+v", *cfg, want)
 	}
@@ -48,7 +49,7 @@ func TestExampleCoversSchema(t *testing.T) {
 		// Keys of list items that the example leaves empty (upstreams)
 		// are documented in comments.
 		leaf := key[strings.LastIndex(key, ".")+1:]
-		if strings.HasPrefix(key, "upstreams[0].") && strings.Contains(exampleTemplate, "#    "+leaf+":") ||
+		if (strings.HasPrefix(key, "upstreams[0].") || strings.HasPrefix(key, "audit.witnesses[0].")) && strings.Contains(exampleTemplate, "#    "+leaf+":") ||
 			strings.Contains(exampleTemplate, "#  - "+leaf+":") {
 			continue
 		}

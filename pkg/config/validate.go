@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -90,6 +91,15 @@ func (v *validator) check(c *Config) {
 	}
 	if c.Audit.MaxParamBytes < 256 {
 		v.errorf("audit.max_param_bytes", "must be at least 256")
+	}
+	for i, w := range c.Audit.Witnesses {
+		p := fmt.Sprintf("audit.witnesses[%d]", i)
+		if pu, err := url.Parse(w.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			v.errorf(p+".url", "want the witness's http(s) URL (its submission prefix), got %q", w.URL)
+		}
+		if err := checkWitnessKey(w.Key); err != nil {
+			v.errorf(p+".key", "%v", err)
+		}
 	}
 	v.checkUpstreams(c.Upstreams)
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
@@ -269,6 +279,21 @@ func (v *validator) checkCode(c Code) {
 	}
 }
 
+// checkWitnessKey checks the shape of a witness's verifier key
+// (C2SP signed-note "NAME+HASH+BASE64", an Ed25519 key of type 0x04
+// cosignature/v1, or 0x01).
+func checkWitnessKey(k string) error {
+	parts := strings.Split(k, "+")
+	if len(parts) != 3 || parts[0] == "" || len(parts[1]) != 8 {
+		return fmt.Errorf("%q is not a verifier key: want NAME+HASH+BASE64 as `agentmesh witness key` prints it", k)
+	}
+	b, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(b) != 33 || (b[0] != 0x04 && b[0] != 0x01) {
+		return fmt.Errorf("%q is not an Ed25519 witness key (cosignature/v1)", k)
+	}
+	return nil
+}
+
 func (v *validator) checkUpstreams(ups []Upstream) {
 	names := map[string]bool{}
 	for i, u := range ups {
@@ -297,6 +322,11 @@ func (v *validator) checkUpstreams(ups []Upstream) {
 		case u.Command != "":
 			if len(u.Headers) > 0 {
 				v.errorf(p+".headers", "headers apply to url upstreams only")
+			}
+		}
+		for j, g := range u.ReadOnlyTools {
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				v.errorf(fmt.Sprintf("%s.read_only_tools[%d]", p, j), "%q is not a tool name or glob", g)
 			}
 		}
 		if u.Pin != "" && u.Pin != "strict" && u.Pin != "new-allowed" {

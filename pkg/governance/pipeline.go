@@ -135,6 +135,9 @@ type outcome struct {
 	event   trust.Event
 	enforce *bool
 	access  string
+	// ahead is the call's write-ahead intent entry, when the tool could
+	// change the world and was let run.
+	ahead *audit.Entry
 }
 
 // Run governs one call. The returned result is what the client sees; the
@@ -142,10 +145,15 @@ type outcome struct {
 // for policy denials, which are tool results with isError).
 func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolResult, error) {
 	start := p.opts.Now()
-	o, res := p.decide(ctx, c, next)
+	o, res := p.decide(ctx, c, start, next)
 	// A cancelled call is recorded like any other: its params are scanned
 	// under the redactor's own time bound, not the call's context.
 	entry := p.entry(context.WithoutCancel(ctx), c, start, o)
+	if o.ahead != nil {
+		// The outcome names its intent, whose params it repeats.
+		entry.Intent = &o.ahead.Seq
+		entry.Params, entry.ParamsDigest = o.ahead.Params, o.ahead.ParamsDigest
+	}
 	// The entry is written even if the client went away meanwhile: the
 	// tool may already have acted.
 	var logged audit.Entry
@@ -167,7 +175,7 @@ func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolRes
 
 // decide runs every step before the audit append and returns the outcome
 // and the result for the client.
-func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp.CallToolResult) {
+func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Next) (outcome, *mcp.CallToolResult) {
 	deny := func(o outcome) (outcome, *mcp.CallToolResult) {
 		return o, mcp.NewToolResultError(o.reason)
 	}
@@ -233,6 +241,21 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 		}
 		approved = fmt.Sprintf("approved by the user (%s)", answer.Action)
 	}
+	// Write-ahead: a call that can change the world is in the log before
+	// it happens; if its intent cannot be recorded, it does not happen.
+	var ahead *audit.Entry
+	if acc.Changes {
+		intent, err := p.writeAhead(ctx, c, start, pre, acc, approved)
+		if err != nil {
+			return deny(outcome{result: audit.ResultError, access: acc.String(), rules: []string{"builtin:audit"}, event: trust.Event{Kind: trust.Neutral},
+				reason: fmt.Sprintf("refused before running: the audit log could not record the call's intent (%v); %s did not run", err, c.Tool)})
+		}
+		ahead = &intent
+	}
+	withIntent := func(o outcome, r *mcp.CallToolResult) (outcome, *mcp.CallToolResult) {
+		o.ahead = ahead
+		return o, r
+	}
 	// The tool. Where a call lands somewhere else than it asked (a link
 	// inside a mount), the tool asks for the same scope check there.
 	ctx = tools.WithAccessCheck(ctx, func(a tools.Access) error {
@@ -247,9 +270,9 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 		if errors.As(err, &ref) {
 			o := refusalOutcome(err)
 			o.access = acc.String()
-			return deny(o)
+			return withIntent(deny(o))
 		}
-		return deny(outcome{result: audit.ResultError, access: acc.String(), reason: fmt.Sprintf("%s failed: %v", c.Tool, err), event: trust.Event{Kind: trust.Neutral}})
+		return withIntent(deny(outcome{result: audit.ResultError, access: acc.String(), reason: fmt.Sprintf("%s failed: %v", c.Tool, err), event: trust.Event{Kind: trust.Neutral}}))
 	}
 	if res == nil {
 		res = mcp.NewToolResultText("")
@@ -259,7 +282,29 @@ func (p *Pipeline) decide(ctx context.Context, c Call, next Next) (outcome, *mcp
 		o.rules = append(o.rules, "builtin:user-approval")
 		o.reason = strings.TrimSuffix(approved+"; "+o.reason, "; ")
 	}
-	return o, out
+	return withIntent(o, out)
+}
+
+// writeAhead records, durably and before the tool runs, that a call which
+// can change the world was allowed and is about to run: the tool, its
+// redacted params, the rules that matched. The call's outcome entry names
+// it. Durable in every mode: with audit.batch_window the intent still
+// waits for its commit, since what follows cannot be taken back.
+func (p *Pipeline) writeAhead(ctx context.Context, c Call, start time.Time, pre policy.Decision, acc tools.Access, approved string) (audit.Entry, error) {
+	o := outcome{result: audit.ResultAllowed, access: acc.String(), rules: pre.Rules(), reason: "about to run"}
+	if r := matchedReason(pre); r != "" {
+		o.reason += ": " + r
+	}
+	if approved != "" {
+		o.rules = append(o.rules, "builtin:user-approval")
+		o.reason += "; " + approved
+	}
+	if !pre.Enforced {
+		o.enforce = ptr(false)
+	}
+	e := p.entry(context.WithoutCancel(ctx), c, start, o)
+	e.Action = audit.ActionToolIntent
+	return p.opts.Log.Append(context.WithoutCancel(ctx), e, nil)
 }
 
 // approvalParams is what the user is shown of a call's arguments: redacted

@@ -184,13 +184,34 @@ func readDoc(p string) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc, err := decodeDoc(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a valid identity document: %w", p, err)
+	}
+	return doc, nil
+}
+
+func decodeDoc(data []byte) (*Document, error) {
 	var doc Document
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%s is not a valid identity document: %w", p, err)
+		return nil, err
 	}
 	return &doc, nil
+}
+
+// ParseDocument decodes and verifies a copy of identity.json (its key
+// history's hand-over signatures), for verifiers on another machine.
+func ParseDocument(data []byte) (*Document, error) {
+	doc, err := decodeDoc(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid identity document: %w", err)
+	}
+	if err := doc.Verify(); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }
 
 func writeDoc(p string, doc *Document) error {

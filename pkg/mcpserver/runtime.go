@@ -123,6 +123,9 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if cfg.Audit.Witness && cfg.Source.UserConfigDir != "" {
 		logOpts.WitnessDir = auditlog.WitnessDir(cfg.Source.UserConfigDir)
 	}
+	for _, w := range cfg.Audit.Witnesses {
+		logOpts.Witnesses = append(logOpts.Witnesses, auditlog.ExternalWitness{URL: w.URL, Key: w.Key})
+	}
 	if rt.Log, err = auditlog.Open(ctx, rt.DB, rt.ID, logOpts); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -199,8 +200,26 @@ func (p *Proxy) Resolve(name string) (governance.Route, bool) {
 		if err := p.checkPin(r); err != nil {
 			return tools.Access{}, err
 		}
-		return tools.Access{Kind: scope.MCP, Target: r.up.cfg.Name + "/" + r.tool, Action: scope.Call}, nil
+		return tools.Access{Kind: scope.MCP, Target: r.up.cfg.Name + "/" + r.tool, Action: scope.Call, Changes: !r.readOnly()}, nil
 	}}, true
+}
+
+// readOnly says a call of the tool cannot change anything, so it needs no
+// write-ahead intent: the configuration lists it in read_only_tools, or
+// trusts the upstream's annotations and its definition says readOnlyHint
+// (calls go ahead only while that definition is the approved one, see
+// checkPin). Anything else is assumed to have side effects.
+func (r *route) readOnly() bool {
+	for _, g := range r.up.cfg.ReadOnlyTools {
+		if ok, _ := path.Match(g, r.tool); ok {
+			return true
+		}
+	}
+	if !r.up.cfg.TrustAnnotations {
+		return false
+	}
+	hint := r.def.Annotations.ReadOnlyHint
+	return hint != nil && *hint
 }
 
 func approvedKey(r *route) string { return r.up.cfg.Name + "\x00" + r.tool + "\x00" + r.hash }

@@ -95,6 +95,33 @@ CREATE TABLE tool_pins (
 	approved_by  TEXT NOT NULL,
 	PRIMARY KEY (upstream, tool)
 ) STRICT;`},
+	// Audit integrity (pkg/auditlog): every signed checkpoint is kept, so
+	// that verify can locate a rewrite to the commit it changed;
+	// verification records are signed; external witnesses' cosignatures
+	// and answers are kept; listings filter on the entry bytes through
+	// expression indexes instead of on column copies an edit can
+	// desynchronise.
+	{7, "audit_integrity", `
+CREATE TABLE audit_checkpoints (
+	size INTEGER PRIMARY KEY,
+	note BLOB NOT NULL           -- the signed checkpoint of that tree size
+) STRICT;
+INSERT INTO audit_checkpoints(size, note) SELECT size, note FROM audit_checkpoint;
+ALTER TABLE audit_verifications ADD COLUMN note BLOB;  -- signed record, when the verifier held the identity key
+CREATE TABLE audit_witnesses (
+	witness TEXT PRIMARY KEY,    -- the witness's verifier key
+	url     TEXT NOT NULL,
+	size    INTEGER NOT NULL,    -- tree size it last cosigned, 0: none
+	note    BLOB,                -- that checkpoint with the cosignature
+	state   TEXT NOT NULL,       -- cosigned | behind | unreachable | refused
+	detail  TEXT NOT NULL,
+	at      TEXT NOT NULL
+) STRICT;
+DROP INDEX audit_entries_agent;
+DROP INDEX audit_entries_tool;
+DROP INDEX audit_entries_ts;
+CREATE INDEX audit_entries_tool_x ON audit_entries(json_extract(CAST(entry AS TEXT), '$.tool'), seq);
+CREATE INDEX audit_entries_time_x ON audit_entries(json_extract(CAST(entry AS TEXT), '$.timestamp'));`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -37,6 +37,12 @@ type Access struct {
 	Kind   scope.Kind
 	Target string
 	Action scope.Action
+	// Changes says the call can change the world outside agentmesh (a
+	// file written, a request other than GET or HEAD, an upstream tool
+	// not configured read-only): its intent is then logged durably before
+	// the tool runs (write-ahead), so nothing happens that the log does
+	// not show.
+	Changes bool
 }
 
 func (a Access) String() string { return fmt.Sprintf("%s %s:%s", a.Action, a.Kind, a.Target) }

@@ -182,7 +182,8 @@ func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	if err != nil {
 		return tools.Access{}, err
 	}
-	return tools.Access{Kind: scope.API, Target: req.target.canonical, Action: scope.Call}, nil
+	safe := req.method == http.MethodGet || req.method == http.MethodHead
+	return tools.Access{Kind: scope.API, Target: req.target.canonical, Action: scope.Call, Changes: !safe}, nil
 }
 
 // match returns the endpoint allowing method on the canonical target: the

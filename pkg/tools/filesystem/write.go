@@ -49,7 +49,7 @@ func (t *writeTool) Access(args map[string]any) (tools.Access, error) {
 	if err != nil {
 		return tools.Access{}, err
 	}
-	return tools.Access{Kind: scope.Filesystem, Target: tg.virtual, Action: scope.Write}, nil
+	return tools.Access{Kind: scope.Filesystem, Target: tg.virtual, Action: scope.Write, Changes: true}, nil
 }
 
 func (t *writeTool) Call(ctx context.Context, args map[string]any) (*mcp.CallToolResult, error) {

@@ -158,10 +158,22 @@ func (r jsonRaw) MarshalJSON() ([]byte, error) { return r, nil }
 
 var entryHeaders = []string{"seq", "time", "action", "tool", "result", "trust", "reason"}
 
+// entryRows shows a call whose intent was logged ahead (write-ahead) as
+// one row, "INTENT→SEQ", when both are listed; an intent with no outcome
+// (still running, or the process died while it ran) is a row of its own.
 func entryRows(entries []auditlog.Stored) [][]string {
-	rows := make([][]string, len(entries))
-	for i, s := range entries {
+	done := map[uint64]bool{}
+	for _, s := range entries {
+		if s.Entry.Intent != nil {
+			done[*s.Entry.Intent] = true
+		}
+	}
+	rows := make([][]string, 0, len(entries))
+	for _, s := range entries {
 		e := s.Entry
+		if e.Action == audit.ActionToolIntent && done[e.Seq] {
+			continue
+		}
 		trust := ""
 		if e.TrustScore != nil {
 			trust = strconv.Itoa(*e.TrustScore)
@@ -177,7 +189,14 @@ func entryRows(entries []auditlog.Stored) [][]string {
 		if len(e.Rules) > 0 {
 			reason = strings.TrimSpace(reason + " [" + strings.Join(e.Rules, ", ") + "]")
 		}
-		rows[i] = []string{strconv.FormatUint(e.Seq, 10), e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, reason}
+		seq := strconv.FormatUint(e.Seq, 10)
+		if e.Intent != nil {
+			seq = strconv.FormatUint(*e.Intent, 10) + "→" + seq
+		}
+		if e.Action == audit.ActionToolIntent {
+			result = "… no outcome yet"
+		}
+		rows = append(rows, []string{seq, e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, reason})
 	}
 	return rows
 }

@@ -181,7 +181,11 @@ func trustExplainRun(g *globals) error {
 			if s.Revoked {
 				note = strings.TrimSpace("REVOKED " + note)
 			}
-			rows[i] = []string{strconv.FormatUint(s.Seq, 10), s.Time[:19] + "Z", string(s.Kind), s.Tool, change, strconv.Itoa(s.After), note}
+			seq := strconv.FormatUint(s.Seq, 10)
+			if s.Intent != nil {
+				seq = strconv.FormatUint(*s.Intent, 10) + "→" + seq
+			}
+			rows[i] = []string{seq, s.Time[:19] + "Z", string(s.Kind), s.Tool, change, strconv.Itoa(s.After), note}
 		}
 		if len(rows) > 0 {
 			g.io.Rows(format, []string{"seq", "time", "event", "tool", "change", "score", "note"}, rows)

@@ -283,7 +283,7 @@ func (v *validator) checkCode(c Code) {
 // (C2SP signed-note "NAME+HASH+BASE64", an Ed25519 key of type 0x04
 // cosignature/v1, or 0x01).
 func checkWitnessKey(k string) error {
-	parts := strings.Split(k, "+")
+	parts := strings.SplitN(k, "+", 3) // base64 may hold '+' too
 	if len(parts) != 3 || parts[0] == "" || len(parts[1]) != 8 {
 		return fmt.Errorf("%q is not a verifier key: want NAME+HASH+BASE64 as `agentmesh witness key` prints it", k)
 	}

@@ -7,13 +7,16 @@ import (
 // Step is one event that moved (or could have moved) a score, for
 // `agentmesh trust explain`.
 type Step struct {
-	Seq    uint64 `json:"seq"`
-	Time   string `json:"time"`
-	Kind   Kind   `json:"kind"`
-	Tool   string `json:"tool,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	Before int    `json:"before"`
-	After  int    `json:"after"`
+	Seq uint64 `json:"seq"`
+	// Intent is the seq of the call's write-ahead intent entry, if any:
+	// the two entries are one call.
+	Intent *uint64 `json:"intent,omitempty"`
+	Time   string  `json:"time"`
+	Kind   Kind    `json:"kind"`
+	Tool   string  `json:"tool,omitempty"`
+	Reason string  `json:"reason,omitempty"`
+	Before int     `json:"before"`
+	After  int     `json:"after"`
 	// Recovered is the part of the change due to quiet-time recovery
 	// credited before the event.
 	Recovered int  `json:"recovered,omitempty"`
@@ -39,7 +42,7 @@ func (m Model) Replay(entries []audit.Entry) (map[string]State, []Step) {
 		states[e.Agent] = next
 		if next.Score != s.Score || next.Revoked != s.Revoked {
 			steps = append(steps, Step{
-				Seq: e.Seq, Time: audit.FormatTimestamp(e.Timestamp), Kind: ev.Kind, Tool: e.Tool, Reason: e.Reason,
+				Seq: e.Seq, Intent: e.Intent, Time: audit.FormatTimestamp(e.Timestamp), Kind: ev.Kind, Tool: e.Tool, Reason: e.Reason,
 				Before: s.Score, After: next.Score, Recovered: recovered.Score - s.Score, Revoked: next.Revoked,
 			})
 		}

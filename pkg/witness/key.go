@@ -82,7 +82,7 @@ func ParseSigner(skey string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("witness key: %w", err)
 	}
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5) // base64 may hold '+' too
 	if len(parts) != 5 {
 		return nil, errors.New("witness key: not a PRIVATE+KEY+NAME+HASH+KEY string")
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
@@ -153,7 +151,7 @@ func statusRun(g *globals, opts statusOptions) error {
 	if err != nil {
 		return err
 	}
-	v.Trust = trustStatus{trustView: describeTrust(store.Model, id.DID(), st), Trend: st.Score - scoreAt(ctx, db, id.DID(), now.Add(-time.Hour), store.Model.Initial)}
+	v.Trust = trustStatus{trustView: describeTrust(store.Model, id.DID(), st), Trend: st.Score - scoreAt(ctx, l, id.DID(), now.Add(-time.Hour), store.Model.Initial)}
 	if st.Revoked {
 		v.Critical = append(v.Critical, fmt.Sprintf("access revoked: trust score %d is below %d (`agentmesh trust reset --reason ...`)", st.Score, store.Model.RevokeBelow))
 	} else if st.Score < store.Model.RevokeBelow+100 {
@@ -230,27 +228,11 @@ func statusRun(g *globals, opts statusOptions) error {
 }
 
 // scoreAt is the agent's score at time t, from the last audit entry before
-// it that carries one. Two index lookups (ts, then agent and seq), so it
-// stays cheap on a large log.
-func scoreAt(ctx context.Context, db interface{ Reader() *sql.DB }, agent string, t time.Time, initial int) int {
-	var before int64
-	err := db.Reader().QueryRowContext(ctx, `SELECT seq FROM audit_entries WHERE ts < ? ORDER BY ts DESC LIMIT 1`, audit.FormatTimestamp(t)).Scan(&before)
-	if err != nil {
-		return initial
-	}
-	rows, err := db.Reader().QueryContext(ctx, `SELECT entry FROM audit_entries WHERE agent = ? AND seq <= ? ORDER BY seq DESC LIMIT 16`, agent, before)
-	if err != nil {
-		return initial
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var raw []byte
-		if rows.Scan(&raw) != nil {
-			return initial
-		}
-		if e, err := audit.Unmarshal(raw); err == nil && e.TrustScore != nil {
-			return *e.TrustScore
-		}
+// it that carries one (auditlog.ScoreBefore: two index lookups, so it stays
+// cheap on a large log).
+func scoreAt(ctx context.Context, l *auditlog.Log, agent string, t time.Time, initial int) int {
+	if score, ok, err := l.ScoreBefore(ctx, agent, t); err == nil && ok {
+		return score
 	}
 	return initial
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -492,5 +493,119 @@ func TestAppendAfterCloseFails(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Append after Close hangs")
+	}
+}
+
+// TestForkIsNamed: a witness holding another root for the size the
+// database's checkpoint has is a fork, and both sources are named.
+func TestForkIsNamed(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.appendN(t, 20)
+	f.log.Close() // flush the witness
+	signer, _ := audit.NewSigner(f.log.Origin(), f.id.Key)
+	var other audit.MemoryTree
+	for i := 0; i < 20; i++ {
+		other.Append([]byte(fmt.Sprintf("another history %d", i)))
+	}
+	root, _ := other.Root(20)
+	forged, _ := audit.SignCheckpoint(audit.Checkpoint{Origin: f.log.Origin(), Size: 20, Root: root, Time: t0}, signer)
+	path := witnessPath(f.witness, f.log.Origin())
+	if err := os.WriteFile(path, forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), f.db, f.id, Options{WitnessDir: f.witness}); !errors.Is(err, audit.KindFork) {
+		t.Fatalf("a writer opened beside a forked witness: %v", err)
+	}
+	r, err := OpenReader(context.Background(), f.db, &f.id.Doc, Options{WitnessDir: f.witness})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Verify(context.Background(), VerifyOptions{})
+	var verr *audit.VerifyError
+	if !errors.As(err, &verr) || verr.Kind != audit.KindFork || !strings.Contains(verr.Detail, "the witness "+path) || !strings.Contains(verr.Detail, "the state database's latest checkpoint") {
+		t.Fatalf("verify = %v; want a fork naming the witness and the database", err)
+	}
+}
+
+// TestAlarmsLatch: a failed full verification stays the verdict (Health,
+// --incremental) after the damage is undone, until a full one passes.
+func TestAlarmsLatch(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.appendN(t, 20)
+	if _, err := f.verify(t); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	f.db.Reader().QueryRow(`SELECT entry FROM audit_entries WHERE seq = 12`).Scan(&raw)
+	edited := bytes.Replace(raw, []byte("/data/f12"), []byte("/data/x12"), 1)
+	f.exec(t, `UPDATE audit_entries SET entry = ? WHERE seq = 12`, edited)
+	if _, err := f.verify(t); err == nil {
+		t.Fatal("the edit was not found")
+	}
+	f.exec(t, `UPDATE audit_entries SET entry = ? WHERE seq = 12`, raw) // undone
+	h, err := f.log.Health(context.Background())
+	if err != nil || !h.Critical() || h.FailedVerification == nil {
+		t.Fatalf("health after a failed verify: %+v, %v", h, err)
+	}
+	rep, err := f.log.Verify(context.Background(), VerifyOptions{Incremental: true})
+	if err == nil || !strings.Contains(err.Error(), "--incremental cannot clear it") {
+		t.Fatalf("--incremental after a failed full verify: %+v, %v", rep, err)
+	}
+	if h, _ := f.log.Health(context.Background()); h.FailedVerification == nil {
+		t.Fatal("a failed incremental run cleared the alarm")
+	}
+	if _, err := f.verify(t); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := f.log.Health(context.Background()); h.Critical() {
+		t.Fatalf("a passing full verify did not clear the alarm: %+v", h)
+	}
+	if _, err := f.log.Verify(context.Background(), VerifyOptions{Incremental: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIncrementalNeedsSignedRecord: a verification record edited in the
+// database (moved forward over entries never verified) is not where
+// --incremental starts.
+func TestIncrementalNeedsSignedRecord(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.appendN(t, 10)
+	if _, err := f.verify(t); err != nil {
+		t.Fatal(err)
+	}
+	for i := 10; i < 30; i++ {
+		f.log.Append(context.Background(), call(i), nil)
+	}
+	// Claim the last full run covered 30 entries.
+	root, _ := audit.TreeRoot(30, hashReader{ctx: context.Background(), q: f.db.Reader()})
+	f.exec(t, `UPDATE audit_verifications SET size = 30, root = ? WHERE mode = 'full'`, root[:])
+	rep, err := f.log.Verify(context.Background(), VerifyOptions{Incremental: true})
+	if err != nil || rep.Mode != "full" || !strings.Contains(rep.FullBecause, "signed record says something else") || rep.Hashed != 30 {
+		t.Fatalf("incremental over an edited record = %+v, %v; want a full run", rep, err)
+	}
+}
+
+// TestListingFiltersOnEntryBytes: an entry whose indexed tool column was
+// edited is still listed by its tool; an entry that does not decode stops
+// the listing with its seq.
+func TestListingFiltersOnEntryBytes(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	f.appendN(t, 30)
+	all, _ := f.log.List(context.Background(), Filter{Tool: "api_call", AfterSeq: -1})
+	f.exec(t, `UPDATE audit_entries SET tool = 'innocent' WHERE seq = 4`)
+	got, err := f.log.List(context.Background(), Filter{Tool: "api_call", AfterSeq: -1})
+	if err != nil || len(got) != len(all) || len(all) != 10 {
+		t.Fatalf("after editing a column copy: %d of %d api_call entries listed, %v", len(got), len(all), err)
+	}
+	since, _ := f.log.List(context.Background(), Filter{Since: t0.Add(25 * time.Second), AfterSeq: -1})
+	if len(since) != 5 || since[0].Entry.Seq != 25 {
+		t.Fatalf("--since listed %v", seqs(since))
+	}
+	f.exec(t, `UPDATE audit_entries SET entry = CAST('{"v":1,"seq":7' AS BLOB) WHERE seq = 7`)
+	for _, filter := range []Filter{{AfterSeq: -1}, {Tool: "api_call", AfterSeq: -1}} {
+		if _, err := f.log.List(context.Background(), filter); err == nil || !strings.Contains(err.Error(), "audit entry 7 is damaged") {
+			t.Fatalf("a damaged entry, listing %+v: %v", filter, err)
+		}
 	}
 }

@@ -36,7 +36,7 @@ type Stored struct {
 // and timestamp ones): a filter never trusts a column copy that an edit
 // could have set apart from the entry.
 func entryField(name string) string {
-	return "json_extract(CAST(entry AS TEXT), '$." + name + "')"
+	return "json_extract(CASE WHEN json_valid(CAST(entry AS TEXT)) THEN CAST(entry AS TEXT) END, '$." + name + "')"
 }
 
 func (f Filter) where(size int64) (string, []any) {
@@ -74,6 +74,17 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Stored, error) {
 }
 
 func (l *Log) list(v *view, f Filter) ([]Stored, error) {
+	if f.Tool != "" || f.Agent != "" || f.Result != "" || !f.Since.IsZero() {
+		// A filter cannot match bytes that are not JSON: say so.
+		var seq int64
+		err := v.tx.QueryRowContext(v.ctx, `SELECT seq FROM audit_entries WHERE NOT json_valid(CAST(entry AS TEXT)) AND seq > ? AND seq < ? ORDER BY seq LIMIT 1`, f.AfterSeq, v.size).Scan(&seq)
+		if err == nil {
+			return nil, fmt.Errorf("audit entry %d is damaged (not JSON): run `agentmesh audit verify`", seq)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("reading the audit log: %w", err)
+		}
+	}
 	where, args := f.where(v.size)
 	q := "SELECT seq, entry FROM audit_entries" + where + " ORDER BY seq DESC"
 	if f.Limit > 0 {
@@ -210,4 +221,38 @@ func (l *Log) Prove(ctx context.Context, seq int64) ([]byte, error) {
 		return err
 	})
 	return out, err
+}
+
+// ScoreBefore returns the trust score recorded by the last entry of agent
+// before t (looking back at most 16 entries from the last entry before t,
+// through the timestamp index), for `status`'s trend.
+func (l *Log) ScoreBefore(ctx context.Context, agent string, t time.Time) (score int, ok bool, err error) {
+	err = l.read(ctx, func(v *view) error {
+		var before int64
+		ts := entryField("timestamp")
+		err := v.tx.QueryRowContext(v.ctx, `SELECT seq FROM audit_entries WHERE `+ts+` < ? ORDER BY `+ts+` DESC LIMIT 1`, audit.FormatTimestamp(t)).Scan(&before)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := v.tx.QueryContext(v.ctx, `SELECT entry FROM audit_entries WHERE seq <= ? ORDER BY seq DESC LIMIT 16`, before)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var raw []byte
+			if err := rows.Scan(&raw); err != nil {
+				return err
+			}
+			if e, err := audit.Unmarshal(raw); err == nil && e.Agent == agent && e.TrustScore != nil {
+				score, ok = *e.TrustScore, true
+				return nil
+			}
+		}
+		return rows.Err()
+	})
+	return score, ok, err
 }

@@ -120,8 +120,13 @@ CREATE TABLE audit_witnesses (
 DROP INDEX audit_entries_agent;
 DROP INDEX audit_entries_tool;
 DROP INDEX audit_entries_ts;
-CREATE INDEX audit_entries_tool_x ON audit_entries(json_extract(CAST(entry AS TEXT), '$.tool'), seq);
-CREATE INDEX audit_entries_time_x ON audit_entries(json_extract(CAST(entry AS TEXT), '$.timestamp'));`},
+-- Lenient (NULL, never an error, for bytes that are not JSON): the index
+-- must not stop anyone from writing bytes, only verify judges them.
+CREATE INDEX audit_entries_tool_x ON audit_entries(json_extract(CASE WHEN json_valid(CAST(entry AS TEXT)) THEN CAST(entry AS TEXT) END, '$.tool'), seq);
+CREATE INDEX audit_entries_time_x ON audit_entries(json_extract(CASE WHEN json_valid(CAST(entry AS TEXT)) THEN CAST(entry AS TEXT) END, '$.timestamp'));
+-- Entries that are not JSON at all (normally none): a filtered listing
+-- reports them instead of leaving them out.
+CREATE INDEX audit_entries_damaged ON audit_entries(seq) WHERE NOT json_valid(CAST(entry AS TEXT));`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -2,7 +2,15 @@ package auditlog
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
 	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
 )
 
 // BenchmarkAppendDurable: one appender, each append its own durable commit
@@ -32,4 +40,114 @@ func BenchmarkAppendConcurrent16(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// bulkLog fills a fresh fixture's log with n entries in large
+// transactions, computing the stored hashes with a Frontier and signing
+// every 4096th size and the last (as the checkpoint history would hold),
+// then reopens it: the writer's open check passes on it.
+func bulkLog(b *testing.B, n int64) *fixture {
+	b.Helper()
+	f := newFixture(b, b.TempDir())
+	f.log.Close()
+	signer, _ := audit.NewSigner(f.log.Origin(), f.id.Key)
+	var tree audit.Frontier
+	ctx := context.Background()
+	var last []byte
+	for start := int64(0); start < n; start += 50_000 {
+		err := f.db.Write(ctx, func(tx *sql.Tx) error {
+			for i := start; i < min(start+50_000, n); i++ {
+				e := call(int(i))
+				e.Seq = uint64(i)
+				raw, err := audit.Marshal(e)
+				if err != nil {
+					return err
+				}
+				base := tlog.StoredHashIndex(0, i)
+				for j, h := range tree.Append(audit.LeafHash(raw), nil) {
+					if _, err := tx.Exec(insertHashQuery, base+int64(j), h[:]); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Exec(insertEntryQuery, i, raw, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result)); err != nil {
+					return err
+				}
+				if size := i + 1; size%4096 == 0 || size == n {
+					last, err = audit.SignCheckpoint(audit.Checkpoint{Origin: f.log.Origin(), Size: size, Root: tree.Root(), Time: t0}, signer)
+					if err != nil {
+						return err
+					}
+					if _, err := tx.Exec(historyQuery, size, last); err != nil {
+						return err
+					}
+				}
+			}
+			_, err := tx.Exec(checkpointQuery, tree.Size(), last)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(f.witness, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(witnessPath(f.witness, f.log.Origin()), last, 0o600)
+	l, err := Open(ctx, f.db, f.id, Options{WitnessDir: f.witness})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.log = l
+	return f
+}
+
+// BenchmarkCatchUp is the writer's check before each commit, on logs of
+// growing size (it must stay O(log n)):
+//   - quiet: no other connection committed (PRAGMA data_version unchanged);
+//   - rechecked: another process committed something else, so the stored
+//     tree's right edge is read back and compared with the frontier;
+//   - extended: another process appended one entry, so the new signed
+//     checkpoint is authenticated and a consistency proof from the
+//     writer's own root is checked before the frontier moves.
+func BenchmarkCatchUp(b *testing.B) {
+	for _, n := range []int64{1 << 10, 1 << 15, 1 << 20} {
+		f := bulkLog(b, n-1)
+		prev := *f.log.tree
+		if _, err := f.log.Append(context.Background(), call(int(n)), nil); err != nil {
+			b.Fatal(err)
+		}
+		grown := *f.log.tree
+		for _, mode := range []string{"quiet", "rechecked", "extended"} {
+			b.Run(fmt.Sprintf("%s/n=%d", mode, n), func(b *testing.B) {
+				rollback := errors.New("rolled back")
+				err := f.db.Write(context.Background(), func(tx *sql.Tx) error {
+					*f.log.tree = grown
+					if err := f.log.catchUp(context.Background(), tx); err != nil {
+						return err
+					}
+					for b.Loop() {
+						switch mode {
+						case "rechecked":
+							f.log.tree.dataVersion = -1
+						case "extended":
+							*f.log.tree = prev
+							f.log.tree.f = prev.f.Clone()
+							f.log.tree.dataVersion = -1
+						}
+						if err := f.log.catchUp(context.Background(), tx); err != nil {
+							return err
+						}
+					}
+					return rollback
+				})
+				if err != rollback {
+					b.Fatal(err)
+				}
+				if f.log.tree.f.Size() != n {
+					b.Fatalf("frontier at %d after catching up, want %d", f.log.tree.f.Size(), n)
+				}
+			})
+		}
+		f.close()
+	}
 }

@@ -75,11 +75,11 @@ func (l *Log) assess(v *view, w *witnessCopy, c checks) integrity {
 		}
 		return in
 	}
-	if v.cpErr != nil {
-		in.problem = asVerifyError(v.cpErr)
+	cp, err := v.checkpoint()
+	if err != nil {
+		in.problem = asVerifyError(err)
 		return in
 	}
-	cp := v.cp
 	in.cp = &cp
 	if hOK && hSize >= cp.Size {
 		h, err := l.openNote(hNote, fmt.Sprintf("the checkpoint history's tree size %d", hSize))

@@ -184,8 +184,10 @@ func (l *Log) LatestCheckpoint(ctx context.Context) ([]byte, audit.Checkpoint, e
 		if !v.hasCP {
 			return ErrNoCheckpoint
 		}
-		note, cp = v.note, v.cp
-		return v.cpErr
+		var err error
+		note = v.note
+		cp, err = v.checkpoint()
+		return err
 	})
 	return note, cp, err
 }
@@ -199,14 +201,15 @@ func (l *Log) Prove(ctx context.Context, seq int64) ([]byte, error) {
 		if !v.hasCP {
 			return ErrNoCheckpoint
 		}
-		if v.cpErr != nil {
-			return v.cpErr
+		cp, err := v.checkpoint()
+		if err != nil {
+			return err
 		}
-		if seq < 0 || seq >= v.cp.Size {
-			return fmt.Errorf("seq %d is not covered by the latest checkpoint (tree size %d)", seq, v.cp.Size)
+		if seq < 0 || seq >= cp.Size {
+			return fmt.Errorf("seq %d is not covered by the latest checkpoint (tree size %d)", seq, cp.Size)
 		}
 		var raw []byte
-		err := v.tx.QueryRowContext(v.ctx, `SELECT entry FROM audit_entries WHERE seq = ?`, seq).Scan(&raw)
+		err = v.tx.QueryRowContext(v.ctx, `SELECT entry FROM audit_entries WHERE seq = ?`, seq).Scan(&raw)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("no audit entry with seq %d: run `agentmesh audit verify`", seq)
 		}

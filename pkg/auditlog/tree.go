@@ -118,10 +118,10 @@ func (l *Log) catchUp(ctx context.Context, tx *sql.Tx) error {
 				"the stored tree no longer reproduces the signed root of tree size %d: entries or their stored hashes were rewritten", n))
 		}
 	case v.size > n && v.hasCP:
-		if v.cpErr != nil {
-			return l.refuse(asVerifyError(v.cpErr))
+		cp, err := v.checkpoint()
+		if err != nil {
+			return l.refuse(asVerifyError(err))
 		}
-		cp := v.cp
 		if cp.Size != v.size {
 			return l.refuse(problemf(min(cp.Size, v.size), audit.KindContentChanged,
 				"the log grew to %d entries under a checkpoint of tree size %d: entries were added outside agentmesh", v.size, cp.Size))

@@ -191,7 +191,7 @@ func (l *Log) verifyIncremental(v *view, w *witnessCopy, rep Report, opts Verify
 	}
 	cps := []audit.Checkpoint{}
 	if rep.Checkpoint != nil {
-		cp := v.cp
+		cp, _ := v.checkpoint()
 		cps = append(cps, cp)
 	}
 	if rep.FullBecause != "" {

@@ -20,12 +20,13 @@ type view struct {
 	tx   *sql.Tx
 	size int64 // entries: max(seq) + 1
 	note []byte
-	// cp is the latest checkpoint as the row says, after its signature
-	// was checked; cpErr says why it could not be opened; hasCP is false
-	// when there is no row at all.
-	cp    audit.Checkpoint
-	cpErr error
+	// hasCP is false when there is no checkpoint row at all.
 	hasCP bool
+	l     *Log
+	// opened, cp and cpErr cache checkpoint().
+	opened bool
+	cp     audit.Checkpoint
+	cpErr  error
 }
 
 // read runs fn on a consistent view of the log.
@@ -51,9 +52,18 @@ func (v *view) load(l *Log) error {
 	case err != nil:
 		return fmt.Errorf("reading the audit checkpoint: %w", err)
 	}
-	v.hasCP = true
-	v.cp, v.cpErr = l.openNote(v.note, "the checkpoint in the state database")
+	v.hasCP, v.l = true, l
 	return nil
+}
+
+// checkpoint is the latest checkpoint as the row says, after its signature
+// was checked (once per view: ~60 µs), or why it could not be opened.
+func (v *view) checkpoint() (audit.Checkpoint, error) {
+	if !v.opened {
+		v.opened = true
+		v.cp, v.cpErr = v.l.openNote(v.note, "the checkpoint in the state database")
+	}
+	return v.cp, v.cpErr
 }
 
 // hashes serves stored tree hashes from the view's snapshot.

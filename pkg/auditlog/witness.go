@@ -236,10 +236,11 @@ func (l *Log) StartWitness() (string, error) {
 	var note []byte
 	var size int64
 	err := l.read(context.Background(), func(v *view) error {
-		if !v.hasCP || v.cpErr != nil {
+		cp, err := v.checkpoint()
+		if !v.hasCP || err != nil {
 			return errors.New("the log has no valid signed checkpoint to witness")
 		}
-		note, size = v.note, v.cp.Size
+		note, size = v.note, cp.Size
 		return nil
 	})
 	if err != nil {

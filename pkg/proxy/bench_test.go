@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/internal/latency"
 )
 
 // TestMain lets the test binary serve as a stdio upstream: with
@@ -42,11 +43,15 @@ func benchEcho(b *testing.B, c *client.Client, tool string) {
 	ctx := context.Background()
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
+	took := make([]time.Duration, 0, b.N)
+	defer func() { latency.Report(b, took) }()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		msg := fmt.Sprintf("hello %d", i)
 		req.Params.Arguments = map[string]any{"message": msg}
+		start := time.Now()
 		res, err := c.CallTool(ctx, req)
+		took = append(took, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,6 +75,32 @@ func BenchmarkEchoDirect(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchEcho(b, c, "echo")
+}
+
+// BenchmarkWriteAheadProxied: a proxied call the configuration does not
+// mark read-only has its intent logged before it is forwarded; side by
+// side with the same tool listed in read_only_tools (one entry after the
+// call), durable and batched.
+func BenchmarkWriteAheadProxied(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		window time.Duration
+	}{{"durable", 0}, {"batch_window=5ms", 5 * time.Millisecond}} {
+		for _, readOnly := range []bool{false, true} {
+			name := mode.name + "/intent+outcome"
+			if readOnly {
+				name = mode.name + "/single-entry"
+			}
+			b.Run(name, func(b *testing.B) {
+				up := stdioUpstream(b)
+				if readOnly {
+					up.ReadOnlyTools = []string{"echo"}
+				}
+				rt := openRuntimeWith(b, up, "", func(c *config.Config) { c.Audit.BatchWindow = config.Duration(mode.window) })
+				benchEcho(b, connect(b, rt), "up__echo")
+			})
+		}
+	}
 }
 
 // BenchmarkEchoGoverned: the same call through the proxy and the whole

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,12 @@ func run(dir string, n int64, workers int, syncMode string) error {
 		return err
 	}
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, id, auditlog.Options{})
+	// The witness lives where every command looks for it, as with serve.
+	var opts auditlog.Options
+	if cfgDir, err := os.UserConfigDir(); err == nil {
+		opts.WitnessDir = auditlog.WitnessDir(filepath.Join(cfgDir, "agentmesh"))
+	}
+	l, err := auditlog.Open(ctx, db, id, opts)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,9 @@ const (
 	ResultAllowed  Result = "allowed"
 	ResultBlocked  Result = "blocked"
 	ResultRedacted Result = "redacted"
+	// ResultWithheld: a redact rule matched and the detectors found
+	// nothing to remove, so the output was not passed at all.
+	ResultWithheld Result = "withheld"
 	ResultError    Result = "error"
 )
 
@@ -80,7 +83,8 @@ type ParamsDigest struct {
 //	"params"        any JSON value in canonical form, omitted when absent or null
 //	"params_sha256" {"sha256":"<64 hex>","bytes":<int>}, omitted when nil;
 //	                never together with "params"
-//	"result"        "allowed" | "blocked" | "redacted" | "error", omitted when empty
+//	"result"        "allowed" | "blocked" | "redacted" | "withheld" | "error",
+//	                omitted when empty
 //	"reason"        string, omitted when empty
 //	"rules"         array of strings, omitted when empty
 //	"trust_score"   integer, omitted when nil
@@ -206,9 +210,9 @@ func (e *Entry) Validate() error {
 		return bad("action %q does not match [a-z][a-z0-9_]*", e.Action)
 	}
 	switch e.Result {
-	case "", ResultAllowed, ResultBlocked, ResultRedacted, ResultError:
+	case "", ResultAllowed, ResultBlocked, ResultRedacted, ResultWithheld, ResultError:
 	default:
-		return bad("result %q is not one of allowed, blocked, redacted, error", e.Result)
+		return bad("result %q is not one of allowed, blocked, redacted, withheld, error", e.Result)
 	}
 	if e.Intent != nil && *e.Intent >= e.Seq {
 		return bad("intent %d does not precede the entry's seq %d", *e.Intent, e.Seq)

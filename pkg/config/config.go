@@ -85,6 +85,32 @@ type Trust struct {
 	// RecoveryPerHour is how many points per hour it recovers, at most up
 	// to Initial.
 	RecoveryPerHour int `yaml:"recovery_per_hour"`
+	// DailyGainAboveInitial bounds what allowed calls add per day above
+	// Initial: good behaviour cannot build a reserve to spend on attacks.
+	DailyGainAboveInitial int `yaml:"daily_gain_above_initial"`
+	// RepeatWindow: the same refusal (tool, check, target) costs once per
+	// window.
+	RepeatWindow Duration `yaml:"repeat_window"`
+	// Weights are what events cost (docs/trust.md).
+	Weights TrustWeights `yaml:"weights"`
+}
+
+// TrustWeights are the points trust events cost, or earn.
+type TrustWeights struct {
+	Allowed           int           `yaml:"allowed"`
+	Mistake           int           `yaml:"mistake"`
+	Attack            int           `yaml:"attack"`
+	RateLimited       int           `yaml:"rate_limited"`
+	CredentialFailure int           `yaml:"credential_failure"`
+	Policy            PolicyWeights `yaml:"policy"`
+}
+
+// PolicyWeights are the costs of a policy block by severity.
+type PolicyWeights struct {
+	Low      int `yaml:"low"`
+	Medium   int `yaml:"medium"`
+	High     int `yaml:"high"`
+	Critical int `yaml:"critical"`
 }
 
 // Scope is one capability scope granted by every credential.
@@ -96,10 +122,14 @@ type Scope struct {
 
 // Tools configures the built-in tools.
 type Tools struct {
-	Filesystem Filesystem `yaml:"filesystem"`
-	Database   Database   `yaml:"database"`
-	API        API        `yaml:"api"`
-	Code       Code       `yaml:"code"`
+	// WithUpstreams serves the built-in tools also when upstream MCP
+	// servers are governed (by default a governed server is served alone:
+	// `serve -- CMD` exposes that server's tools only).
+	WithUpstreams bool       `yaml:"with_upstreams"`
+	Filesystem    Filesystem `yaml:"filesystem"`
+	Database      Database   `yaml:"database"`
+	API           API        `yaml:"api"`
+	Code          Code       `yaml:"code"`
 }
 
 // Filesystem configures filesystem_read, filesystem_list, filesystem_write.
@@ -270,8 +300,12 @@ func Default() Config {
 			Tiers: map[string]int{
 				"untrusted": 0, "probationary": 300, "standard": 500, "trusted": 700, "verified": 900,
 			},
-			RecoveryAfter:   Duration(time.Hour),
-			RecoveryPerHour: 10,
+			RecoveryAfter:         Duration(time.Hour),
+			RecoveryPerHour:       10,
+			DailyGainAboveInitial: 10,
+			RepeatWindow:          Duration(time.Hour),
+			Weights: TrustWeights{Allowed: 1, Mistake: 5, Attack: 100, RateLimited: 20, CredentialFailure: 100,
+				Policy: PolicyWeights{Low: 10, Medium: 25, High: 50, Critical: 100}},
 		},
 		Scopes: []Scope{
 			{Resources: []string{"filesystem:/data/*"}, Actions: []string{"read", "list", "write"}, TTLMinutes: 15},

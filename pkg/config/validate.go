@@ -146,6 +146,19 @@ func (v *validator) checkTrust(t Trust) {
 	if t.RecoveryAfter < 0 {
 		v.errorf("trust.recovery_after", "must not be negative")
 	}
+	if t.DailyGainAboveInitial < 0 {
+		v.errorf("trust.daily_gain_above_initial", "must not be negative (0: no gain above initial)")
+	}
+	if t.RepeatWindow < 0 {
+		v.errorf("trust.repeat_window", "must not be negative (0: every refusal costs)")
+	}
+	for name, w := range map[string]int{"allowed": t.Weights.Allowed, "mistake": t.Weights.Mistake, "attack": t.Weights.Attack,
+		"rate_limited": t.Weights.RateLimited, "credential_failure": t.Weights.CredentialFailure, "policy.low": t.Weights.Policy.Low,
+		"policy.medium": t.Weights.Policy.Medium, "policy.high": t.Weights.Policy.High, "policy.critical": t.Weights.Policy.Critical} {
+		if w < 0 || w > 1000 {
+			v.errorf("trust.weights."+name, "must be between 0 and 1000 points, got %d", w)
+		}
+	}
 	if t.RecoveryPerHour < 0 {
 		v.errorf("trust.recovery_per_hour", "must not be negative")
 	}

@@ -16,6 +16,8 @@ package governance
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/policy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
+	"github.com/agentmesh/agentmesh/pkg/scope"
 	"github.com/agentmesh/agentmesh/pkg/tools"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 )
@@ -182,11 +185,11 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 	if c.Access == nil {
 		switch c.Method {
 		case string(mcp.MethodResourcesRead):
-			return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown resource %q", c.URI), rules: []string{"builtin:unknown-resource"}, event: trust.Event{Kind: trust.Neutral}})
+			return deny(p.mistake(c, c.URI, "builtin:unknown-resource", fmt.Sprintf("unknown resource %q", c.URI)))
 		case string(mcp.MethodPromptsGet):
-			return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown prompt %q", c.Tool), rules: []string{"builtin:unknown-prompt"}, event: trust.Event{Kind: trust.Neutral}})
+			return deny(p.mistake(c, c.Tool, "builtin:unknown-prompt", fmt.Sprintf("unknown prompt %q", c.Tool)))
 		}
-		return deny(outcome{result: audit.ResultBlocked, reason: fmt.Sprintf("unknown tool %q", c.Tool), rules: []string{"builtin:unknown-tool"}, event: trust.Event{Kind: trust.Neutral}})
+		return deny(p.mistake(c, c.Tool, "builtin:unknown-tool", fmt.Sprintf("unknown tool %q", c.Tool)))
 	}
 	// Trust: revocation latches until an operator resets it.
 	st, err := p.opts.Trust.Get(ctx, p.opts.Agent)
@@ -200,18 +203,28 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 		return deny(outcome{result: audit.ResultBlocked, rules: []string{"builtin:trust-revoked"}, event: trust.Event{Kind: trust.Neutral},
 			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset --reason ...`", st.Score, p.opts.Trust.Model.RevokeBelow)})
 	}
-	// Credential and scope.
+	// Credential.
 	cred, err := p.opts.Credentials.Current()
 	if err != nil {
-		return deny(outcome{result: audit.ResultBlocked, reason: "no valid credential: " + err.Error(), rules: []string{"builtin:credential"}, event: trust.Event{Kind: trust.CredentialFailure}})
+		return deny(outcome{result: audit.ResultBlocked, reason: "no valid credential: " + err.Error(), rules: []string{"builtin:credential"},
+			event: p.once(trust.Event{Kind: trust.CredentialFailure}, "credential")})
 	}
+	// The tool's own guards that decide without acting (paths, SSRF,
+	// endpoints, statements, languages), before the scope and the policy:
+	// what a refusal reveals is named and charged whichever layer would
+	// also have refused, and a policy rule reading trust_score cannot
+	// hide an attack from trust.
 	acc, err := c.Access(c.Args)
 	if err != nil {
-		return deny(refusalOutcome(err))
+		return deny(p.refusal(c, "", err))
+	}
+	if o, refused := p.exfiltration(ctx, c, acc); refused {
+		return deny(o)
 	}
 	now := p.opts.Now()
-	if !cred.Scopes.Allows(now, acc.Kind, acc.Target, acc.Action) {
-		return deny(outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:scope"}, event: trust.Event{Kind: trust.PolicyBlock, Severity: "medium"},
+	if !acc.Public && !cred.Scopes.Allows(now, acc.Kind, acc.Target, acc.Action) {
+		return deny(outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:scope"},
+			event:  p.once(trust.Event{Kind: trust.PolicyBlock, Severity: "medium"}, "scope", c.Tool, acc.Target),
 			reason: fmt.Sprintf("credential %s does not grant %s (granted: %s)", short(cred.Claims.ID), acc, grants(cred))})
 	}
 	// Pre-call policy.
@@ -220,7 +233,7 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 	pre := p.opts.Policy.PreCall(ctx, pc)
 	approved := ""
 	if !pre.Proceeds() {
-		o := policyOutcome(pre, now)
+		o := p.policyOutcome(pre, now, c, acc.Target)
 		o.access = acc.String()
 		if pre.Action != policy.RequireApproval || pre.Error != "" || p.opts.Approver == nil {
 			return deny(o)
@@ -268,7 +281,7 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 	if err != nil {
 		var ref *tools.Refusal
 		if errors.As(err, &ref) {
-			o := refusalOutcome(err)
+			o := p.refusal(c, acc.Target, err)
 			o.access = acc.String()
 			return withIntent(deny(o))
 		}
@@ -340,7 +353,7 @@ func (p *Pipeline) afterCall(ctx context.Context, c Call, pc *policy.Call, pre p
 		o.enforce = ptr(false)
 	}
 	if !post.Proceeds() && post.Action != policy.Redact {
-		po := policyOutcome(post, p.opts.Now())
+		po := p.policyOutcome(post, p.opts.Now(), c, acc.Target)
 		po.rules, po.access = o.rules, o.access
 		return po, mcp.NewToolResultError(po.reason)
 	}
@@ -348,18 +361,21 @@ func (p *Pipeline) afterCall(ctx context.Context, c Call, pc *policy.Call, pre p
 	if !p.opts.RedactOutputs && !mandatory {
 		return o, res
 	}
+	// The server's own data being redacted or withheld costs the caller
+	// nothing (trust scores intent, not outcomes).
 	redacted, found, err := p.redactResult(ctx, res)
 	switch {
 	case err != nil:
-		o.result, o.event = audit.ResultRedacted, trust.Event{Kind: trust.Redacted}
+		o.result, o.event = audit.ResultWithheld, trust.Event{Kind: trust.Withheld}
 		o.reason = "output withheld: it could not be scanned for secrets (" + err.Error() + ")"
 		return o, mcp.NewToolResultError(o.reason)
 	case mandatory && len(found) == 0:
 		// A redact rule matched but the detectors found nothing to remove:
-		// sensitive text is never passed through, so withhold it all.
-		o.result, o.event = audit.ResultRedacted, trust.Event{Kind: trust.Redacted}
-		o.reason = redactMessage(post, pre) + " (output withheld)"
-		return o, mcp.NewToolResultText("[WITHHELD: " + o.reason + "]")
+		// sensitive text is never passed through, so withhold it all, and
+		// say so: nothing was redacted.
+		o.result, o.event = audit.ResultWithheld, trust.Event{Kind: trust.Withheld}
+		o.reason = redactMessage(post, pre) + " (output withheld: the detectors found nothing to remove)"
+		return o, mcp.NewToolResultError("[WITHHELD] " + o.reason)
 	case len(found) > 0:
 		o.result, o.event = audit.ResultRedacted, trust.Event{Kind: trust.Redacted}
 		o.reason = fmt.Sprintf("%s: %s", redactMessage(post, pre), strings.Join(found, ", "))
@@ -389,19 +405,26 @@ func matchedReason(d policy.Decision) string {
 }
 
 // policyOutcome turns a refusing decision into an outcome and the trust
-// event it costs: a rate limit once per window, otherwise a block by the
-// highest severity among the refusing rules.
-func policyOutcome(d policy.Decision, now time.Time) outcome {
+// event it costs: a rate limit once per window; a refusal whose deciding
+// rules all read trust_score nothing (trust's own doing: no spiral);
+// otherwise a block by the highest severity among the refusing rules, once
+// per repeat window for the same rules, tool and target.
+func (p *Pipeline) policyOutcome(d policy.Decision, now time.Time, c Call, target string) outcome {
 	o := outcome{result: audit.ResultBlocked, reason: d.Reason, rules: d.Rules()}
-	o.event = trust.Event{Kind: trust.PolicyBlock, Severity: maxSeverity(d)}
+	o.event = p.once(trust.Event{Kind: trust.PolicyBlock, Severity: maxSeverity(d)}, "policy", strings.Join(o.rules, ","), c.Tool, target)
+	trustOnly := true
 	for _, m := range d.Matched {
-		if m.Limit != "" && m.Action == d.Action {
-			o.event = trust.Event{Kind: trust.RateLimited, Once: m.Rule, Until: now.Add(limitWindow(m.Limit))}
-			break
+		if m.Action != d.Action {
+			continue
 		}
+		if m.Limit != "" {
+			o.event = trust.Event{Kind: trust.RateLimited, Once: m.Rule, Until: now.Add(limitWindow(m.Limit))}
+			return o
+		}
+		trustOnly = trustOnly && m.ReadsTrust
 	}
-	if d.Error != "" {
-		o.event = trust.Event{Kind: trust.Neutral} // our policy failed, not the agent
+	if trustOnly || d.Error != "" {
+		o.event = trust.Event{Kind: trust.Neutral} // trust's own refusal, or our policy failed
 	}
 	return o
 }
@@ -431,22 +454,93 @@ func limitWindow(limit string) time.Duration {
 	return time.Hour
 }
 
-// refusalOutcome records a tool guard's refusal as blocked with rule
-// builtin:<check>; malformed arguments are the caller's error, not a
-// violation.
-func refusalOutcome(err error) outcome {
+// refusal records a tool guard's refusal as blocked with rule
+// builtin:<check> (malformed arguments are "error": the caller's slip),
+// charged by what it reveals: an attack signature costs a lot, an honest
+// mistake little, an upstream's changed tool nothing; the same refusal
+// (check, tool, target) once per repeat window.
+func (p *Pipeline) refusal(c Call, target string, err error) outcome {
 	var ref *tools.Refusal
 	if !errors.As(err, &ref) {
 		return outcome{result: audit.ResultError, reason: err.Error(), event: trust.Event{Kind: trust.Neutral}}
 	}
-	switch ref.Check {
-	case "arguments":
-		return outcome{result: audit.ResultError, reason: ref.Reason, rules: []string{"builtin:arguments"}, event: trust.Event{Kind: trust.Neutral}}
-	case "tool-pin":
-		// An upstream changed its tool: not the agent's doing.
-		return outcome{result: audit.ResultBlocked, reason: ref.Reason, rules: []string{"builtin:tool-pin"}, event: trust.Event{Kind: trust.Neutral}}
+	if target == "" {
+		target = argsKey(c.Args)
 	}
-	return outcome{result: audit.ResultBlocked, reason: ref.Reason, rules: []string{"builtin:" + ref.Check}, event: trust.Event{Kind: trust.GuardRefusal}}
+	o := outcome{result: audit.ResultBlocked, reason: ref.Reason, rules: []string{"builtin:" + ref.Check}}
+	switch ref.Reveals() {
+	case tools.Attack:
+		o.event = p.once(trust.Event{Kind: trust.Attack}, ref.Check, c.Tool, target)
+	case tools.Nothing:
+		o.event = trust.Event{Kind: trust.Neutral}
+	default:
+		o.event = p.once(trust.Event{Kind: trust.Mistake}, ref.Check, c.Tool, target)
+	}
+	if ref.Check == "arguments" {
+		o.result = audit.ResultError
+	}
+	return o
+}
+
+// mistake is a refusal for a tool, resource or prompt that does not exist.
+func (p *Pipeline) mistake(c Call, target, rule, reason string) outcome {
+	return outcome{result: audit.ResultBlocked, reason: reason, rules: []string{rule},
+		event: p.once(trust.Event{Kind: trust.Mistake}, rule, target)}
+}
+
+// once makes ev cost at most once per repeat window for the same key.
+func (p *Pipeline) once(ev trust.Event, key ...string) trust.Event {
+	w := p.opts.Trust.Model.RepeatWindow
+	if w <= 0 {
+		return ev
+	}
+	sum := sha256.Sum256([]byte(string(ev.Kind) + "\x00" + strings.Join(key, "\x00")))
+	ev.Once = string(ev.Kind) + ":" + hex.EncodeToString(sum[:8])
+	ev.Until = p.opts.Now().Add(w)
+	return ev
+}
+
+// argsKey is a call's arguments as a repeat key (canonical JSON: maps
+// encode with sorted keys).
+func argsKey(args map[string]any) string {
+	b, _ := json.Marshal(args)
+	return string(b)
+}
+
+// personalData are detector rules for personal data rather than secrets.
+var personalData = map[string]bool{"email": true, "credit-card": true, "iban": true}
+
+// exfiltration refuses a call that would send a secret out of this host
+// (api_call, an upstream tool): secrets in the parameters of an outbound
+// call are an attack signature (builtin:secret), whatever else would
+// refuse it.
+func (p *Pipeline) exfiltration(ctx context.Context, c Call, acc tools.Access) (outcome, bool) {
+	if p.opts.Redactor == nil || (acc.Kind != scope.API && acc.Kind != scope.MCP) || acc.Action == scope.Read {
+		return outcome{}, false
+	}
+	_, findings, err := p.opts.Redactor.RedactValue(ctx, anyArgs(c.Args))
+	if err != nil {
+		return outcome{}, false // the audit copy is withheld; the call is judged on the rest
+	}
+	var kinds []string
+	for _, f := range findings {
+		if !personalData[f.RuleID] && !slices.Contains(kinds, f.RuleID) {
+			kinds = append(kinds, f.RuleID)
+		}
+	}
+	if len(kinds) == 0 {
+		return outcome{}, false
+	}
+	o := p.refusal(c, acc.Target, tools.Refuse("secret", "the call would send a secret (%s) to %s; secrets are not passed through tool calls", strings.Join(kinds, ", "), acc.Target))
+	o.access = acc.String()
+	return o, true
+}
+
+func anyArgs(args map[string]any) any {
+	if args == nil {
+		return map[string]any{}
+	}
+	return args
 }
 
 // entry builds the audit entry of a call; params are redacted and capped

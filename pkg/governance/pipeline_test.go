@@ -115,7 +115,7 @@ func newFixture(t *testing.T, mutate func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.log.Close(); db.Close() })
-	f.trust = &trust.Store{DB: db, Model: trust.Model{Initial: 800, RevokeBelow: 300, Tiers: map[string]int{"low": 0, "high": 700}}, Now: clock}
+	f.trust = &trust.Store{DB: db, Model: trust.Model{Initial: 800, RevokeBelow: 300, Tiers: map[string]int{"low": 0, "high": 700}, DailyGainAboveInitial: 10, RepeatWindow: time.Hour}, Now: clock}
 	pf, err := policy.ParseFile("test.yaml", []byte(testPolicy))
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestPipelineDecisions(t *testing.T) {
 		{"/data/../etc/passwd", true, "escapes its root", audit.ResultBlocked, "builtin:path"},
 		{"/data/secret/x", true, "the secrets directory is off limits", audit.ResultBlocked, "no-secrets-dir/secrets"},
 		{"/data/creds.txt", false, "db password: [REDACTED:", audit.ResultRedacted, "sanitize-sensitive-data/#0"},
-		{"/data/pw-doc.txt", false, "[WITHHELD: Sensitive data detected and redacted (output withheld)]", audit.ResultRedacted, "sanitize-sensitive-data/#0"},
+		{"/data/pw-doc.txt", true, "[WITHHELD] Sensitive data detected and redacted (output withheld: the detectors found nothing to remove)", audit.ResultWithheld, "sanitize-sensitive-data/#0"},
 		{"/data/big", true, "over the 1000-byte limit", audit.ResultBlocked, "builtin:output-size"},
 	}
 	for _, tt := range tests {
@@ -256,8 +256,16 @@ func TestExpiredCredentialRefuses(t *testing.T) {
 
 func TestRevocationAndReset(t *testing.T) {
 	f := newFixture(t, nil)
+	// The same refusal repeated costs once per repeat window.
+	var e audit.Entry
+	for i := 0; i < 5; i++ {
+		_, e = f.call(t, "/data/secret/x")
+	}
+	if *e.TrustScore != 750 {
+		t.Fatalf("5 identical high blocks: score %d, want 750 (charged once)", *e.TrustScore)
+	}
 	for i := 0; i < 20; i++ {
-		f.call(t, "/data/secret/x") // high: -50 each
+		f.call(t, fmt.Sprintf("/data/secret/x%d", i)) // high: -50 each
 	}
 	res, e := f.call(t, "/data/a.txt")
 	if !res.IsError || !strings.Contains(text(res), "access revoked: trust score") || !contains(e.Rules, "builtin:trust-revoked") {

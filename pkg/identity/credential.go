@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,22 @@ type Issuer struct {
 // NewIssuer returns the issuer for an identity.
 func NewIssuer(id *Identity, ttl time.Duration, audience string, scopes []ScopeTemplate) *Issuer {
 	return &Issuer{Authority: id.Authority, Subject: id.DID(), Sponsor: id.Doc.Sponsor, Audience: audience, TTL: ttl, Scopes: scopes}
+}
+
+// Grants reports whether c grants exactly the scopes (resources and
+// actions, in order) this issuer grants, whatever their expiries: a
+// credential issued before the configuration changed does not.
+func (is *Issuer) Grants(c *Credential) bool {
+	if len(c.Claims.Scopes) != len(is.Scopes) {
+		return false
+	}
+	for i, t := range is.Scopes {
+		g := c.Claims.Scopes[i]
+		if !slices.Equal(g.Resources, t.Resources) || !slices.Equal(g.Actions, t.Actions) {
+			return false
+		}
+	}
+	return true
 }
 
 // Issue mints a credential valid from now for the issuer's TTL. Each scope

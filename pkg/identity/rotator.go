@@ -83,9 +83,12 @@ func (r *Rotator) Current() (*Credential, error) {
 	if r.current != nil && now.Before(r.renewAt(r.current)) && !now.Before(r.current.Claims.IssuedAtTime().Add(-MaxClockSkew)) && now.Before(r.current.Claims.ExpiresAt()) {
 		return r.current, nil
 	}
-	// Another process may have renewed it already.
+	// Another process may have renewed it already. A stored credential
+	// granting other scopes than the issuer would (agentmesh.yaml changed
+	// since it was issued) is replaced, not adopted: configuration takes
+	// effect at once.
 	if tok, err := ReadCredential(r.Dir); err == nil {
-		if c, err := r.Verifier.Verify(tok, now); err == nil && now.Before(r.renewAt(c)) {
+		if c, err := r.Verifier.Verify(tok, now); err == nil && now.Before(r.renewAt(c)) && r.Issuer.Grants(c) {
 			r.adopt(c)
 			return c, nil
 		}

@@ -3,7 +3,9 @@ package mcpserver
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
@@ -148,6 +150,9 @@ func sameStamps(a, b map[string]string) bool {
 
 func (rt *Runtime) auditPolicy(ctx context.Context, set *policy.Set, files []string, loadErr error, reload bool) error {
 	d := map[string]any{"reload": reload, "files": stamps(files)}
+	if !reload && loadErr == nil && rt.samePolicyAsLast(ctx, files) {
+		return nil // a start with the policy last recorded: nothing new to say
+	}
 	e := audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionPolicyLoaded}
 	if len(files) == 0 {
 		d["files"] = map[string]string{EmbeddedPolicyName: "embedded"}
@@ -160,6 +165,26 @@ func (rt *Runtime) auditPolicy(ctx context.Context, set *policy.Set, files []str
 		d["error"] = loadErr.Error()
 	}
 	e.Details = jsonDetails(d)
-	_, err := rt.Log.Append(ctx, e, nil)
+	_, err := rt.Log.Append(ctx, e, func(ctx context.Context, tx *sql.Tx, _ *audit.Entry) ([]audit.Entry, error) {
+		if loadErr != nil {
+			return nil, nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('policy.loaded', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, policyFingerprint(files))
+		return nil, err
+	})
 	return err
+}
+
+// policyFingerprint names the policy in force by its files' contents.
+func policyFingerprint(files []string) string {
+	b, _ := json.Marshal(stamps(files))
+	return string(b)
+}
+
+// samePolicyAsLast reports whether the last policy_loaded entry recorded
+// exactly these files (the fingerprint is kept in meta beside the log).
+func (rt *Runtime) samePolicyAsLast(ctx context.Context, files []string) bool {
+	var last string
+	err := rt.DB.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'policy.loaded'`).Scan(&last)
+	return err == nil && last == policyFingerprint(files)
 }

@@ -69,22 +69,45 @@ type HTTPOptions struct {
 	// AllowNonLoopback permits a non-loopback listen address (there is no
 	// authentication yet).
 	AllowNonLoopback bool
+	// Listener, when set, is already bound (ListenHTTP): a start that
+	// cannot listen fails before anything is opened or written.
+	Listener net.Listener
 	// Ready is called with the bound address once listening.
 	Ready func(addr string)
+}
+
+// ListenHTTP checks `serve --http ADDR` and binds it: a non-loopback
+// address needs allowNonLoopback (there is no client authentication yet).
+// warn is told when a non-loopback address is bound.
+func ListenHTTP(addr string, allowNonLoopback bool, warn func(string)) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %q: want HOST:PORT such as 127.0.0.1:8080", addr)
+	}
+	if !isLoopback(host) {
+		if !allowNonLoopback {
+			return nil, fmt.Errorf("--http %s is not a loopback address: agentmesh has no client authentication yet; pass --allow-non-loopback to bind it anyway", addr)
+		}
+		if warn != nil {
+			warn(fmt.Sprintf("serving on non-loopback %s without client authentication: anyone who can reach it can call tools (governed, but unauthenticated)", addr))
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // ServeHTTP serves streamable HTTP at /mcp until ctx ends. mcp-go's
 // DNS-rebinding protection stays on.
 func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
-	host, _, err := net.SplitHostPort(o.Addr)
-	if err != nil {
-		return fmt.Errorf("--http %q: want HOST:PORT such as 127.0.0.1:8080", o.Addr)
-	}
-	if !isLoopback(host) {
-		if !o.AllowNonLoopback {
-			return fmt.Errorf("--http %s is not a loopback address: agentmesh has no client authentication yet; pass --allow-non-loopback to bind it anyway", o.Addr)
+	ln := o.Listener
+	if ln == nil {
+		var err error
+		if ln, err = ListenHTTP(o.Addr, o.AllowNonLoopback, func(m string) { rt.warnf("%s", m) }); err != nil {
+			return err
 		}
-		rt.warnf("serving on non-loopback %s without client authentication: anyone who can reach it can call tools (governed, but unauthenticated)", o.Addr)
 	}
 	// Stateful: a session exists only after initialize and ends with
 	// DELETE (later requests with its id get 404), per MCP 2025-11-25
@@ -92,10 +115,6 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	h := server.NewStreamableHTTPServer(rt.MCP, server.WithEndpointPath("/mcp"), server.WithStateful(true))
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
-	ln, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())

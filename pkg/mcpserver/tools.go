@@ -16,6 +16,9 @@ import (
 // directory) is written first when the configuration mounts it.
 func (rt *Runtime) buildTools() error {
 	cfg := rt.Cfg
+	if len(cfg.Upstreams) > 0 && !cfg.Tools.WithUpstreams {
+		return nil // a governed server is served alone unless asked
+	}
 	sample := cfg.ResolvePath("${state_dir}/data")
 	usesSample := false
 	for _, r := range cfg.Tools.Filesystem.Roots {

@@ -37,6 +37,9 @@ type compiledCondition struct {
 	// tools, when not nil, lists the only tools the condition can be true
 	// for (see toolGuard).
 	tools []string
+	// readsTrust: the condition reads trust_score, so a refusal it causes
+	// may be trust's own doing (no trust cost for it).
+	readsTrust bool
 }
 
 // CheckCondition compiles a condition as a rule would and reports the stage
@@ -113,7 +116,7 @@ func compileCondition(cond string) (*compiledCondition, *ConditionError) {
 	for _, g := range r.globs {
 		registerGlob(g)
 	}
-	c := &compiledCondition{program: program, stage: PreCall, tools: guard}
+	c := &compiledCondition{program: program, stage: PreCall, tools: guard, readsTrust: r.usesTrust}
 	if r.usesOutput {
 		c.stage = PostCall
 	}
@@ -233,6 +236,7 @@ func toolGuard(n ast.Node) []string {
 type restrictions struct {
 	err        *ConditionError
 	usesOutput bool
+	usesTrust  bool
 	globs      []string
 }
 
@@ -266,6 +270,8 @@ func (r *restrictions) Visit(node *ast.Node) {
 			r.fail(n, "$env is not available in conditions: use the variables by name (%s)", variableList())
 		case varOutput:
 			r.usesOutput = true
+		case varTrustScore:
+			r.usesTrust = true
 		}
 	case *ast.VariableDeclaratorNode:
 		r.fail(n, "let is not allowed in conditions")

@@ -42,6 +42,10 @@ type Match struct {
 	Limit string `json:"limit,omitempty"`
 	// Error is the evaluation error, when the rule failed closed.
 	Error string `json:"error,omitempty"`
+	// ReadsTrust: the rule's condition reads trust_score (decided from
+	// the compiled expression, not the rule's name), so its refusal may
+	// be caused by trust itself, which costs no trust.
+	ReadsTrust bool `json:"reads_trust,omitempty"`
 }
 
 // Permits reports whether the call (pre-call) or its output (post-call)

@@ -397,7 +397,7 @@ func (r *Rule) CounterKey(agent string) ratelimit.Key {
 func seq(fi int, r *Rule) int { return fi<<24 | r.ordinal }
 
 func (r *Rule) match(why string) Match {
-	return Match{Rule: r.ID, Action: r.Action, Severity: r.Severity, Message: r.Message, Why: why, Source: r.source}
+	return Match{Rule: r.ID, Action: r.Action, Severity: r.Severity, Message: r.Message, Why: why, Source: r.source, ReadsTrust: r.readsTrust}
 }
 
 // evalError strips expr's source snippet: the decision names the rule.

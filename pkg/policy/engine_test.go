@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -544,5 +545,34 @@ policies:
 	x = e.Explain(ctx, &Call{Tool: "filesystem_read"}, &out)
 	if x.Decision.Action != Redact || x.PostCall == nil || !slices.Equal(x.Decision.Rules(), []string{"extra/reads", "sanitize-sensitive-data/#0"}) {
 		t.Fatalf("explain with output = %+v", x.Decision)
+	}
+}
+
+// TestReadsTrust: a match says whether its rule's condition reads
+// trust_score, from the compiled expression (not the rule's name or a
+// string that mentions it).
+func TestReadsTrust(t *testing.T) {
+	set := mustSet(t, `policies:
+  - name: p
+    rules:
+      - name: minimum-trust
+        condition: "trust_score < 500"
+        action: block
+      - name: trust_score-in-a-name
+        condition: "params.note == 'trust_score'"
+        action: block
+      - name: mixed
+        condition: "tool == 'api_call' && trust_score < 900"
+        action: block
+`)
+	e := NewEngine(set, Options{Counter: ratelimit.NewMemory()})
+	d := e.PreCall(context.Background(), &Call{Tool: "api_call", TrustScore: 400, Params: map[string]any{"note": "trust_score"}})
+	got := map[string]bool{}
+	for _, m := range d.Matched {
+		got[m.Rule] = m.ReadsTrust
+	}
+	want := map[string]bool{"p/minimum-trust": true, "p/trust_score-in-a-name": false, "p/mixed": true}
+	if !maps.Equal(got, want) {
+		t.Fatalf("ReadsTrust by rule = %v, want %v", got, want)
 	}
 }

@@ -63,6 +63,8 @@ type Rule struct {
 	ordinal int    // position in the file, counting every policy's rules
 	program *vm.Program
 	tools   []string // see toolGuard
+	// readsTrust: the condition reads trust_score.
+	readsTrust bool
 }
 
 // ParseFile decodes, validates and compiles one policy file. name is used
@@ -187,7 +189,7 @@ func (p *Policy) parseRules(ps policySpec, data []byte, positions yamlpos.Positi
 			pos := exprPos(data, rs.ConditionPos, rs.Condition, cerr.Offset)
 			errs = append(errs, pos.Errorf("%s", cerr.Msg))
 		} else {
-			r.program, r.Stage, r.tools = c.program, c.stage, c.tools
+			r.program, r.Stage, r.tools, r.readsTrust = c.program, c.stage, c.tools, c.readsTrust
 		}
 		p.Rules = append(p.Rules, r)
 	}

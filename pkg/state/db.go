@@ -73,12 +73,33 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	// keeps them in order and makes group commit the only way to batch.
 	w.SetMaxOpenConns(1)
 	db := &DB{Path: path, w: w, r: r}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.setUp(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	db.prepareRegistered(ctx)
 	return db, nil
+}
+
+// setUp opens the first connections and applies pending migrations under
+// an exclusive lock on "<db>.open-lock", one process at a time. Turning a
+// new database to WAL takes SQLite's exclusive lock without waiting in
+// the busy handler (pagerExclusiveLock), so several processes creating a
+// state directory at once could otherwise fail with SQLITE_BUSY whatever
+// the busy timeout; under the lock no two setups contend.
+func (db *DB) setUp(ctx context.Context) error {
+	unlock, err := LockFile(db.Path + ".open-lock")
+	if err != nil {
+		return fmt.Errorf("state database %s: %w", db.Path, err)
+	}
+	defer unlock()
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("state database %s: opening: %w", db.Path, err)
+	}
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("state database %s: opening: %w", db.Path, err)
+	}
+	return db.migrate(ctx)
 }
 
 // OpenDB opens the state directory's database.

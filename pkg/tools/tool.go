@@ -43,6 +43,10 @@ type Access struct {
 	// the tool runs (write-ahead), so nothing happens that the log does
 	// not show.
 	Changes bool
+	// Public says the call reveals nothing beyond the tool's own
+	// description (listing the mounts at "/"): no capability scope is
+	// needed for it.
+	Public bool
 }
 
 func (a Access) String() string { return fmt.Sprintf("%s %s:%s", a.Action, a.Kind, a.Target) }
@@ -50,18 +54,54 @@ func (a Access) String() string { return fmt.Sprintf("%s %s:%s", a.Action, a.Kin
 // Refusal is a tool's own guard saying no. The pipeline records it as
 // result "blocked" with rule "builtin:<Check>".
 type Refusal struct {
-	// Check names the guard: "path", "root", "symlink", "hardlink",
-	// "blocked-glob", "special-file", "size", "binary", "read-only",
-	// "statement", "timeout", "database", "ssrf", "endpoint", "method",
-	// "redirect", "response", "language", "sandbox-memory", "sandbox-cpu",
-	// "sandbox-steps", "sandbox-timeout", "sandbox-output", "arguments",
-	// "tool-pin" (an upstream tool whose definition is not approved).
+	// Check names the guard: "path", "traversal", "root", "symlink",
+	// "hardlink", "blocked-glob", "special-file", "size", "binary",
+	// "read-only", "destructive", "statement", "timeout", "database",
+	// "ssrf", "endpoint", "method", "redirect", "response", "language",
+	// "sandbox-memory", "sandbox-cpu", "sandbox-steps", "sandbox-timeout",
+	// "sandbox-output", "arguments", "secret" (secrets sent out in the
+	// parameters), "tool-pin" (an upstream tool whose definition is not
+	// approved). Reveals says what each shows about the caller.
 	Check string
 	// Reason is a sentence for the model and the audit log.
 	Reason string
 }
 
 func (r *Refusal) Error() string { return r.Reason }
+
+// Reveal is what a refusal shows about the caller's intent, which is what
+// trust scores (docs/trust.md).
+type Reveal int
+
+const (
+	// Mistake: an honest mistake (a path in no mount, a write to a
+	// read-only mount, an unknown database, malformed arguments, an
+	// endpoint or language that is not allowed, a resource limit).
+	Mistake Reveal = iota
+	// Attack: an attack signature (traversal, symlink or hard-link escape,
+	// SSRF to private or disguised addresses, destructive or escaping SQL,
+	// blocked secret files, secrets sent out).
+	Attack
+	// Nothing: not the caller's doing (an upstream changed its tool).
+	Nothing
+)
+
+// attackChecks are the guards whose refusal reveals an attack.
+var attackChecks = map[string]bool{
+	"traversal": true, "symlink": true, "hardlink": true, "ssrf": true, "statement": true,
+	"destructive": true, "blocked-glob": true, "secret": true,
+}
+
+// Reveals classifies the refusal by its check.
+func (r *Refusal) Reveals() Reveal {
+	switch {
+	case attackChecks[r.Check]:
+		return Attack
+	case r.Check == "tool-pin":
+		return Nothing
+	}
+	return Mistake
+}
 
 // Refuse returns a *Refusal.
 func Refuse(check, format string, args ...any) *Refusal {

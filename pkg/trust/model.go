@@ -1,8 +1,12 @@
 // Package trust implements agentmesh's trust score: a number from 0 to 1000
-// per agent that rises slowly with allowed calls, falls with violations by
-// their severity, recovers toward its baseline after a quiet period, and
-// revokes access when it falls below a threshold, until an operator resets
-// it. docs/trust.md gives the formula with a worked example.
+// per agent that scores intent, not outcomes. Attack signatures (traversal,
+// SSRF, destructive SQL, secrets sent out) cost a lot, honest mistakes (a
+// path in no mount, an endpoint off the allowlist) little, the same refusal
+// repeated costs once per window, the server's own data being redacted or
+// withheld and refusals caused by trust itself cost nothing; good behaviour
+// recovers toward the baseline but cannot build a reserve. Below a
+// threshold access is revoked until an operator resets it. docs/trust.md
+// gives the formula with a worked example.
 //
 // The score is a pure function of the events recorded in the audit log
 // (Model.Apply), so `agentmesh trust explain` can replay the log and arrive
@@ -30,12 +34,24 @@ type Kind string
 const (
 	// Allowed: a call went through (also warn/audit decisions).
 	Allowed Kind = "allowed"
-	// Redacted: a call went through, but its output had to be redacted.
+	// Redacted: a call went through, but its output had to be redacted:
+	// the server's own data, no cost.
 	Redacted Kind = "redacted"
+	// Withheld: a redact rule matched and nothing could be removed, so the
+	// output was not passed: no cost.
+	Withheld Kind = "withheld"
+	// Mistake: a refusal that shows an honest mistake (a path in no
+	// mount, a write to a read-only mount, an unknown tool or database,
+	// malformed arguments, an endpoint or method off the allowlist).
+	Mistake Kind = "mistake"
+	// Attack: a refusal that shows an attack signature (traversal,
+	// symlink escape, SSRF to private or disguised addresses, destructive
+	// or escaping SQL, secrets sent out in parameters).
+	Attack Kind = "attack"
 	// PolicyBlock: a policy rule blocked the call (severity applies).
 	PolicyBlock Kind = "policy_block"
-	// GuardRefusal: a tool's own guard refused (path escape, SSRF,
-	// write on a read-only database, sandbox limit).
+	// GuardRefusal: a tool's own guard refused; recorded by earlier
+	// versions, replayed as an Attack.
 	GuardRefusal Kind = "guard_refusal"
 	// RateLimited: a rate limit refused the call; costs once per window.
 	RateLimited Kind = "rate_limited"
@@ -54,11 +70,29 @@ const (
 type Event struct {
 	Kind     Kind   `json:"kind"`
 	Severity string `json:"severity,omitempty"` // low|medium|high|critical
-	// Once keys a penalty that applies once per window (rate limits):
-	// "policy/rule/agent"; Until is when the window ends.
+	// Once keys a penalty that applies once per window: a rate limit
+	// ("policy/rule/agent"), or the same refusal repeated (its kind,
+	// rule, tool and target); Until is when the window ends.
 	Once  string    `json:"once,omitempty"`
 	Until time.Time `json:"until,omitzero"`
 	Time  time.Time `json:"-"`
+}
+
+// Weights are the points events cost (and allowed calls earn).
+type Weights struct {
+	Allowed           int
+	Mistake           int
+	Attack            int
+	RateLimited       int
+	CredentialFailure int
+	// Policy maps a blocking rule's severity to its cost.
+	Policy map[string]int
+}
+
+// DefaultWeights are agentmesh.yaml's defaults (trust.weights).
+func DefaultWeights() Weights {
+	return Weights{Allowed: 1, Mistake: 5, Attack: 100, RateLimited: 20, CredentialFailure: 100,
+		Policy: map[string]int{"low": 10, "medium": 25, "high": 50, "critical": 100}}
 }
 
 // Model holds the parameters (from agentmesh.yaml's trust section).
@@ -68,20 +102,25 @@ type Model struct {
 	RecoveryAfter   time.Duration
 	RecoveryPerHour int
 	Tiers           map[string]int
+	// Weights are the events' costs; the zero value means DefaultWeights.
+	Weights Weights
+	// RepeatWindow: the same refusal costs once per window.
+	RepeatWindow time.Duration
+	// DailyGainAboveInitial bounds what allowed calls add per (UTC) day
+	// above Initial: good behaviour cannot build a reserve to spend.
+	DailyGainAboveInitial int
 }
 
-// Penalties by severity, and the other fixed deltas. Allowed calls add one
-// point: a hundred clean calls undo one medium violation.
-var (
-	severityPenalty = map[string]int{"low": 10, "medium": 25, "high": 50, "critical": 100}
-	deltas          = map[Kind]int{
-		Allowed:           +1,
-		Redacted:          -5,
-		GuardRefusal:      -50,
-		RateLimited:       -20,
-		CredentialFailure: -100,
+// maxWindows bounds how many once-per-window keys a state remembers; past
+// that, new refusals are charged every time (never free).
+const maxWindows = 256
+
+func (m Model) weights() Weights {
+	if m.Weights.Policy == nil {
+		return DefaultWeights()
 	}
-)
+	return m.Weights
+}
 
 // State is an agent's persisted trust state.
 type State struct {
@@ -93,6 +132,10 @@ type State struct {
 	RecoveredTo time.Time `json:"recovered_to,omitzero"`
 	// Windows maps Once keys to the end of the window already penalised.
 	Windows map[string]time.Time `json:"windows,omitempty"`
+	// GainDay (UTC, YYYY-MM-DD) and GainToday count what allowed calls
+	// added above Initial that day.
+	GainDay   string `json:"gain_day,omitempty"`
+	GainToday int    `json:"gain_today,omitempty"`
 	// Updated is the time of the last applied event.
 	Updated time.Time `json:"updated,omitzero"`
 }
@@ -102,21 +145,40 @@ func (m Model) Fresh() State { return State{Score: m.Initial} }
 
 // Delta is the change an event makes before clamping (recovery excluded).
 func (m Model) Delta(s State, ev Event) int {
-	switch ev.Kind {
-	case PolicyBlock:
-		if p, ok := severityPenalty[ev.Severity]; ok {
-			return -p
-		}
-		return -severityPenalty["medium"]
-	case RateLimited:
-		if ev.Once != "" {
-			if until, ok := s.Windows[ev.Once]; ok && ev.Time.Before(until) {
-				return 0 // already penalised in this window
-			}
+	w := m.weights()
+	if ev.Once != "" {
+		if until, ok := s.Windows[ev.Once]; ok && ev.Time.Before(until) {
+			return 0 // already charged in this window
 		}
 	}
-	return deltas[ev.Kind]
+	switch ev.Kind {
+	case Allowed:
+		if s.Score >= m.Initial {
+			gained := 0
+			if s.GainDay == day(ev.Time) {
+				gained = s.GainToday
+			}
+			return max(0, min(w.Allowed, m.DailyGainAboveInitial-gained)) // no reserve beyond today's allowance
+		}
+		return w.Allowed
+	case PolicyBlock:
+		if p, ok := w.Policy[ev.Severity]; ok {
+			return -p
+		}
+		return -w.Policy["medium"]
+	case Mistake:
+		return -w.Mistake
+	case Attack, GuardRefusal:
+		return -w.Attack
+	case RateLimited:
+		return -w.RateLimited
+	case CredentialFailure:
+		return -w.CredentialFailure
+	}
+	return 0 // redacted, withheld, neutral
 }
+
+func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
 // Apply returns the state after ev. Recovery is credited first, up to
 // ev.Time; then the event's delta; revocation latches once the score is
@@ -135,9 +197,17 @@ func (m Model) Apply(s State, ev Event) State {
 		return s
 	}
 	d := m.Delta(s, ev)
-	if ev.Kind == RateLimited && ev.Once != "" && d != 0 {
+	if ev.Once != "" && d < 0 {
 		s.Windows = cloneWindows(s.Windows, ev.Time)
-		s.Windows[ev.Once] = ev.Until
+		if len(s.Windows) < maxWindows {
+			s.Windows[ev.Once] = ev.Until
+		}
+	}
+	if ev.Kind == Allowed && d > 0 && s.Score >= m.Initial {
+		if today := day(ev.Time); s.GainDay != today {
+			s.GainDay, s.GainToday = today, 0
+		}
+		s.GainToday += d
 	}
 	s.Score = clamp(s.Score + d)
 	if d < 0 {

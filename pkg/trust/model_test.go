@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -10,15 +11,21 @@ var t0 = time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
 func testModel() Model {
 	return Model{
 		Initial: 800, RevokeBelow: 300, RecoveryAfter: time.Hour, RecoveryPerHour: 10,
-		Tiers: map[string]int{"untrusted": 0, "probationary": 300, "standard": 500, "trusted": 700, "verified": 900},
+		Tiers:   map[string]int{"untrusted": 0, "probationary": 300, "standard": 500, "trusted": 700, "verified": 900},
+		Weights: DefaultWeights(), RepeatWindow: time.Hour, DailyGainAboveInitial: 10,
 	}
 }
 
 func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 
+// once keys a refusal for its repeat window, as the pipeline does.
+func once(key string, from int) (string, time.Time) { return key, at(from + 60) }
+
 // TestWorkedExample is the worked example of docs/trust.md, step by step.
 func TestWorkedExample(t *testing.T) {
 	m := testModel()
+	hosts, hostsUntil := once("mistake/root/filesystem_read//etc/hosts", 2)
+	trav, travUntil := once("attack/traversal/filesystem_read//data/../../etc/passwd", 6)
 	steps := []struct {
 		name    string
 		ev      Event
@@ -26,21 +33,24 @@ func TestWorkedExample(t *testing.T) {
 		revoked bool
 		tier    string
 	}{
-		{"allowed call", Event{Kind: Allowed, Time: at(0)}, 801, false, "trusted"},
-		{"policy block, high", Event{Kind: PolicyBlock, Severity: "high", Time: at(1)}, 751, false, "trusted"},
-		{"rate limit hit", Event{Kind: RateLimited, Once: "api/limit/a", Until: at(60), Time: at(2)}, 731, false, "trusted"},
-		{"same window again: free", Event{Kind: RateLimited, Once: "api/limit/a", Until: at(60), Time: at(3)}, 731, false, "trusted"},
-		{"redacted output", Event{Kind: Redacted, Time: at(4)}, 726, false, "trusted"},
-		{"path escape refused", Event{Kind: GuardRefusal, Time: at(5)}, 676, false, "standard"},
-		{"quiet hour just ended", Event{Kind: Allowed, Time: at(65)}, 677, false, "standard"},
-		{"two more quiet hours: +20", Event{Kind: Allowed, Time: at(185)}, 698, false, "standard"},
-		{"tool error: neutral", Event{Kind: Neutral, Time: at(186)}, 698, false, "standard"},
-		{"critical block", Event{Kind: PolicyBlock, Severity: "critical", Time: at(187)}, 598, false, "standard"},
-		{"critical block", Event{Kind: PolicyBlock, Severity: "critical", Time: at(188)}, 498, false, "probationary"},
-		{"credential failure", Event{Kind: CredentialFailure, Time: at(189)}, 398, false, "probationary"},
-		{"critical block: revoked", Event{Kind: PolicyBlock, Severity: "critical", Time: at(190)}, 298, true, "untrusted"},
-		{"refused while revoked: no spiral", Event{Kind: PolicyBlock, Severity: "critical", Time: at(191)}, 298, true, "untrusted"},
-		{"allowed while revoked: no change", Event{Kind: Allowed, Time: at(192)}, 298, true, "untrusted"},
+		{"allowed call (at the baseline: today's first gain)", Event{Kind: Allowed, Time: at(0)}, 801, false, "trusted"},
+		{"the server's own data redacted: free", Event{Kind: Redacted, Time: at(1)}, 801, false, "trusted"},
+		{"read /etc/hosts: a path in no mount", Event{Kind: Mistake, Once: hosts, Until: hostsUntil, Time: at(2)}, 796, false, "trusted"},
+		{"the same mistake again: free", Event{Kind: Mistake, Once: hosts, Until: hostsUntil, Time: at(3)}, 796, false, "trusted"},
+		{"a redact rule withheld an output: free", Event{Kind: Withheld, Time: at(4)}, 796, false, "trusted"},
+		{"refused by a rule reading trust_score: free", Event{Kind: Neutral, Time: at(5)}, 796, false, "trusted"},
+		{"traversal: an attack", Event{Kind: Attack, Once: trav, Until: travUntil, Time: at(6)}, 696, false, "standard"},
+		{"the same traversal again: free", Event{Kind: Attack, Once: trav, Until: travUntil, Time: at(7)}, 696, false, "standard"},
+		{"rate limit hit", Event{Kind: RateLimited, Once: "api/limit/a", Until: at(68), Time: at(8)}, 676, false, "standard"},
+		{"quiet hour just ended", Event{Kind: Allowed, Time: at(68)}, 677, false, "standard"},
+		{"two more quiet hours: +20", Event{Kind: Allowed, Time: at(188)}, 698, false, "standard"},
+		{"tool error: neutral", Event{Kind: Neutral, Time: at(189)}, 698, false, "standard"},
+		{"SSRF to a disguised loopback", Event{Kind: Attack, Once: "attack/ssrf/api_call/http://2130706433/", Until: at(250), Time: at(190)}, 598, false, "standard"},
+		{"destructive SQL", Event{Kind: Attack, Once: "attack/destructive/database_query/users", Until: at(251), Time: at(191)}, 498, false, "probationary"},
+		{"credential failure", Event{Kind: CredentialFailure, Time: at(192)}, 398, false, "probationary"},
+		{"a secret sent out in params: revoked", Event{Kind: Attack, Once: "attack/secret/api_call/x", Until: at(253), Time: at(193)}, 298, true, "untrusted"},
+		{"refused while revoked: no spiral", Event{Kind: PolicyBlock, Severity: "critical", Time: at(194)}, 298, true, "untrusted"},
+		{"allowed while revoked: no change", Event{Kind: Allowed, Time: at(195)}, 298, true, "untrusted"},
 		{"days later: still latched", Event{Kind: Neutral, Time: at(60 * 24 * 3)}, 298, true, "untrusted"},
 		{"operator reset", Event{Kind: Reset, Time: at(60*24*3 + 1)}, 800, false, "trusted"},
 	}
@@ -50,6 +60,65 @@ func TestWorkedExample(t *testing.T) {
 		if s.Score != st.score || s.Revoked != st.revoked || m.Tier(s.Score) != st.tier {
 			t.Fatalf("step %d (%s): score %d revoked %v tier %s; want %d %v %s", i+1, st.name, s.Score, s.Revoked, m.Tier(s.Score), st.score, st.revoked, st.tier)
 		}
+	}
+}
+
+// TestNoReserve: above the baseline, allowed calls add at most
+// DailyGainAboveInitial a day; below it, every allowed call counts.
+func TestNoReserve(t *testing.T) {
+	m := testModel()
+	s := m.Fresh()
+	for i := 0; i < 500; i++ {
+		s = m.Apply(s, Event{Kind: Allowed, Time: at(i)})
+	}
+	if s.Score != 810 {
+		t.Fatalf("500 allowed calls in a day took 800 to %d, want 810", s.Score)
+	}
+	s = m.Apply(s, Event{Kind: Allowed, Time: at(60 * 24)}) // the next day
+	if s.Score != 811 {
+		t.Fatalf("next day: %d, want 811", s.Score)
+	}
+	low := m.Apply(m.Fresh(), Event{Kind: Attack, Time: at(0)}) // 700
+	for i := 1; i <= 50; i++ {
+		low = m.Apply(low, Event{Kind: Allowed, Time: at(i)})
+	}
+	if low.Score != 750 {
+		t.Fatalf("50 allowed calls below the baseline took 700 to %d, want 750", low.Score)
+	}
+	m.DailyGainAboveInitial = 0
+	if got := m.Apply(m.Fresh(), Event{Kind: Allowed, Time: at(0)}).Score; got != 800 {
+		t.Fatalf("with no daily gain: %d, want 800", got)
+	}
+}
+
+// TestRepeatsCostOncePerWindow: the same refusal is charged once per
+// window, again after it; distinct refusals each cost; past maxWindows
+// keys, refusals are charged every time, never free.
+func TestRepeatsCostOncePerWindow(t *testing.T) {
+	m := testModel()
+	s := m.Fresh()
+	for i := 0; i < 10; i++ {
+		s = m.Apply(s, Event{Kind: Mistake, Once: "k", Until: at(60), Time: at(i)})
+	}
+	if s.Score != 795 {
+		t.Fatalf("10 identical mistakes in a window: %d, want 795", s.Score)
+	}
+	s = m.Apply(s, Event{Kind: Mistake, Once: "k", Until: at(121), Time: at(61)})
+	if s.Score != 790 {
+		t.Fatalf("after the window: %d, want 790", s.Score)
+	}
+	m.RevokeBelow = 0
+	s = m.Fresh()
+	s.Score = 1000
+	for i := 0; i < maxWindows+10; i++ {
+		s = m.Apply(s, Event{Kind: Mistake, Once: fmt.Sprint("key", i), Until: at(60), Time: at(0)})
+	}
+	if want := 1000 - 5*(maxWindows+10); s.Score != max(want, 0) || len(s.Windows) != maxWindows {
+		t.Fatalf("distinct mistakes: score %d with %d windows, want %d and %d", s.Score, len(s.Windows), max(want, 0), maxWindows)
+	}
+	again := m.Apply(s, Event{Kind: Mistake, Once: "key3", Until: at(60), Time: at(1)})
+	if again.Score != s.Score {
+		t.Fatalf("a remembered key was charged again")
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,8 +163,10 @@ func parseEndpoint(e Endpoint) (endpoint, error) {
 // Definition is the MCP tool definition.
 func (t *Tool) Definition() mcp.Tool {
 	return mcp.NewTool(Name,
-		mcp.WithDescription("Call an allowlisted HTTP API endpoint. Returns the status, a safe subset of the response headers and the body (truncated beyond the configured size)."),
-		mcp.WithString("url", mcp.Required(), mcp.Description("Absolute http(s) URL; must match an allowlisted endpoint.")),
+		mcp.WithDescription("Call an allowlisted HTTP API endpoint. Allowed: "+t.allowlist()+". "+
+			"Returns the status, a safe subset of the response headers and the body (truncated beyond the configured size). "+
+			"Never put secrets in the URL, headers or body: calls carrying them are refused."),
+		mcp.WithString("url", mcp.Required(), mcp.Description("Absolute http(s) URL matching one of: "+t.allowlist())),
 		mcp.WithString("method", mcp.DefaultString("GET"), mcp.Description("HTTP method; the endpoint must allow it."),
 			mcp.Enum("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")),
 		mcp.WithObject("headers", mcp.Description("Request headers, name to string value."),
@@ -176,14 +180,77 @@ func (t *Tool) Definition() mcp.Tool {
 	)
 }
 
-// Access validates the arguments and names the URL, in canonical form.
+// Access validates the arguments and names the URL, in canonical form. It
+// runs the guards that need no network before anything else: a host that
+// is a loopback, private or otherwise special address literal (or
+// "localhost") is refused as "ssrf" unless the endpoint matching it says
+// allow_private; a URL no endpoint allows is "endpoint", a method it does
+// not allow "method". Names that resolve to such addresses are refused at
+// connect time (the dialer's control hook).
 func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	req, err := parseArgs(args)
 	if err != nil {
 		return tools.Access{}, err
 	}
+	if _, err := t.preflight(req); err != nil {
+		return tools.Access{}, err
+	}
 	safe := req.method == http.MethodGet || req.method == http.MethodHead
 	return tools.Access{Kind: scope.API, Target: req.target.canonical, Action: scope.Call, Changes: !safe}, nil
+}
+
+// preflight runs the guards that need no network and returns the endpoint
+// allowing the request.
+func (t *Tool) preflight(req request) (*endpoint, error) {
+	ep, check := t.match(req.target.canonical, req.method)
+	if err := literalSSRF(req.target.url.Hostname(), ep); err != nil {
+		return nil, err
+	}
+	switch check {
+	case "endpoint":
+		return nil, tools.Refuse("endpoint", "%s is not an allowlisted API endpoint; allowed: %s", req.target.canonical, t.allowlist())
+	case "method":
+		return nil, tools.Refuse("method", "method %s is not allowed for %s; allowed: %s", req.method, req.target.canonical, t.allowlist())
+	}
+	return ep, nil
+}
+
+// literalSSRF refuses a host that is, as written, a loopback, private or
+// special-purpose address (or localhost), unless ep allows private
+// addresses.
+func literalSSRF(host string, ep *endpoint) error {
+	allowPrivate := ep != nil && ep.AllowPrivate
+	if h := strings.ToLower(host); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		if allowPrivate {
+			return nil
+		}
+		return tools.Refuse("ssrf", "%s names this machine (loopback); no endpoint allows private addresses there", host)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil // a name: checked when it resolves
+	}
+	if err := checkAddr(ip, allowPrivate); err != nil {
+		return tools.Refuse("ssrf", "%v", err)
+	}
+	return nil
+}
+
+// allowlist describes the configured endpoints and their methods.
+func (t *Tool) allowlist() string {
+	var parts []string
+	for _, e := range t.endpoints {
+		var ms []string
+		for m := range e.methods {
+			ms = append(ms, m)
+		}
+		slices.Sort(ms)
+		parts = append(parts, fmt.Sprintf("%s (%s)", e.URL, strings.Join(ms, ", ")))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // match returns the endpoint allowing method on the canonical target: the

@@ -232,13 +232,13 @@ func TestCallTimeout(t *testing.T) {
 }
 
 func TestAccessTarget(t *testing.T) {
-	tool := mustNew(t, Options{Endpoints: []Endpoint{{URL: "https://api.weather.com/*"}}})
+	tool := mustNew(t, Options{Endpoints: []Endpoint{{URL: "https://api.weather.com/*"}, {URL: "http://example.com/*"},
+		{URL: "http://example.com:8080/*"}, {URL: "http://10.0.0.1/*", AllowPrivate: true}}})
 	tests := []struct{ url, want string }{
 		{"HTTPS://API.Weather.COM:443/v1/Forecast?q=Paris#frag", "https://api.weather.com/v1/Forecast?q=Paris"},
 		{"https://api.weather.com", "https://api.weather.com/"},
 		{"http://Example.COM:80/a%20b", "http://example.com/a%20b"},
 		{"http://example.com:8080/", "http://example.com:8080/"},
-		{"http://[2001:DB8::1]:8443/x", "http://[2001:db8::1]:8443/x"},
 		{"http://10.0.0.1/x", "http://10.0.0.1/x"},
 	}
 	for _, tt := range tests {
@@ -249,6 +249,13 @@ func TestAccessTarget(t *testing.T) {
 		}
 		if acc.Kind != scope.API || acc.Action != scope.Call || acc.Target != tt.want {
 			t.Errorf("%s: access %v, want target %s", tt.url, acc, tt.want)
+		}
+	}
+	// Refused before anything else, named for what they are: a
+	// special-purpose address, a URL no endpoint allows.
+	for url, check := range map[string]string{"http://[2001:DB8::1]:8443/x": "ssrf", "https://api.example.org/": "endpoint", "http://10.0.0.2/": "ssrf"} {
+		if _, err := tool.Access(map[string]any{"url": url}); refusalCheck(err) != check {
+			t.Errorf("%s: %v, want check %s", url, err, check)
 		}
 	}
 	// The default scope and the tool's allowlist agree on the target.
@@ -313,6 +320,17 @@ func TestDefinition(t *testing.T) {
 	for _, p := range []string{"url", "method", "headers", "body", "expect"} {
 		if _, ok := d.InputSchema.Properties[p]; !ok {
 			t.Errorf("schema lacks %q", p)
+		}
+	}
+}
+
+// TestDescriptionListsEndpoints: the model is told what it may call.
+func TestDescriptionListsEndpoints(t *testing.T) {
+	tool := mustNew(t, Options{Endpoints: []Endpoint{{URL: "https://api.weather.com/*"}, {URL: "https://hooks.example.com/v1/*", Methods: []string{"POST", "GET"}}}})
+	d := tool.Definition()
+	for _, want := range []string{"https://api.weather.com/* (GET)", "https://hooks.example.com/v1/* (GET, POST)"} {
+		if !strings.Contains(d.Description, want) {
+			t.Errorf("description %q lacks %q", d.Description, want)
 		}
 	}
 }

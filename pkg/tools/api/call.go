@@ -46,12 +46,9 @@ func (t *Tool) Call(ctx context.Context, args map[string]any) (*mcp.CallToolResu
 	if err != nil {
 		return nil, err
 	}
-	ep, check := t.match(req.target.canonical, req.method)
-	switch check {
-	case "endpoint":
-		return nil, tools.Refuse("endpoint", "%s is not an allowlisted API endpoint", req.target.canonical)
-	case "method":
-		return nil, tools.Refuse("method", "method %s is not allowed for %s", req.method, req.target.canonical)
+	ep, err := t.preflight(req)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := t.deadline(ctx)
 	defer cancel()
@@ -72,6 +69,7 @@ func (t *Tool) Call(ctx context.Context, args map[string]any) (*mcp.CallToolResu
 			return t.result(resp, cur, hop)
 		}
 		resp.Body.Close()
+		var check string
 		ep, check = t.match(next.target.canonical, next.method)
 		if check != "" {
 			what := "is not an allowlisted API endpoint"

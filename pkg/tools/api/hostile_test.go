@@ -56,26 +56,26 @@ func TestSSRFLoopbackSpellings(t *testing.T) {
 		name, url, method, check string
 	}{
 		{"dotted quad", "http://127.0.0.1:" + p + "/x", "", "ssrf"},
-		{"short form 127.1", "http://127.1:" + p + "/", "", "arguments"},
-		{"hex", "http://0x7f000001:" + p + "/", "", "arguments"},
-		{"hex dotted", "http://0x7f.1:" + p + "/", "", "arguments"},
-		{"decimal", "http://2130706433:" + p + "/", "", "arguments"},
-		{"octal", "http://017700000001:" + p + "/", "", "arguments"},
-		{"octal dotted", "http://0177.0.0.1:" + p + "/", "", "arguments"},
-		{"leading zeros", "http://127.000.000.001:" + p + "/", "", "arguments"},
-		{"trailing dot", "http://127.0.0.1.:" + p + "/", "", "arguments"},
+		{"short form 127.1", "http://127.1:" + p + "/", "", "ssrf"},
+		{"hex", "http://0x7f000001:" + p + "/", "", "ssrf"},
+		{"hex dotted", "http://0x7f.1:" + p + "/", "", "ssrf"},
+		{"decimal", "http://2130706433:" + p + "/", "", "ssrf"},
+		{"octal", "http://017700000001:" + p + "/", "", "ssrf"},
+		{"octal dotted", "http://0177.0.0.1:" + p + "/", "", "ssrf"},
+		{"leading zeros", "http://127.000.000.001:" + p + "/", "", "ssrf"},
+		{"trailing dot", "http://127.0.0.1.:" + p + "/", "", "ssrf"},
 		{"ipv6 loopback", "http://[::1]:" + p + "/", "", "ssrf"},
-		{"ipv6 loopback long form", "http://[0:0:0:0:0:0:0:1]:" + p + "/", "", "arguments"},
-		{"ipv4-mapped", "http://[::ffff:127.0.0.1]:" + p + "/", "", "arguments"},
-		{"ipv4-mapped long", "http://[0:0:0:0:0:ffff:7f00:1]:" + p + "/", "", "arguments"},
-		{"ipv4-mapped hex", "http://[::ffff:7f00:1]:" + p + "/", "", "arguments"},
-		{"ipv4-compatible", "http://[::127.0.0.1]:" + p + "/", "", "arguments"},
+		{"ipv6 loopback long form", "http://[0:0:0:0:0:0:0:1]:" + p + "/", "", "ssrf"},
+		{"ipv4-mapped", "http://[::ffff:127.0.0.1]:" + p + "/", "", "ssrf"},
+		{"ipv4-mapped long", "http://[0:0:0:0:0:ffff:7f00:1]:" + p + "/", "", "ssrf"},
+		{"ipv4-mapped hex", "http://[::ffff:7f00:1]:" + p + "/", "", "ssrf"},
+		{"ipv4-compatible", "http://[::127.0.0.1]:" + p + "/", "", "ssrf"},
 		{"localhost", "http://localhost:" + p + "/", "", "ssrf"},
 		{"localhost upper case", "http://LOCALHOST:" + p + "/", "", "ssrf"},
-		{"userinfo to loopback", "https://api.weather.com@127.0.0.1:" + p + "/", "", "arguments"},
-		{"userinfo with port", "http://api.weather.com:443@127.0.0.1:" + p + "/", "", "arguments"},
+		{"userinfo to loopback", "https://api.weather.com@127.0.0.1:" + p + "/", "", "ssrf"},
+		{"userinfo with port", "http://api.weather.com:443@127.0.0.1:" + p + "/", "", "ssrf"},
 		{"fragment trick", "http://127.0.0.1:" + p + "#@api.weather.com/", "", "ssrf"},
-		{"backslash trick", "http://api.weather.com\\@127.0.0.1:" + p + "/", "", "arguments"},
+		{"backslash trick", "http://api.weather.com\\@127.0.0.1:" + p + "/", "", "ssrf"},
 		{"percent-encoded host", "http://%31%32%37.0.0.1:" + p + "/", "", "arguments"},
 		{"dns name to loopback", "http://rebind.test:" + p + "/", "", "ssrf"},
 		{"dns to ipv4-mapped loopback", "http://mapped.test:" + p + "/", "", "ssrf"},
@@ -85,12 +85,13 @@ func TestSSRFLoopbackSpellings(t *testing.T) {
 		{"unspecified", "http://0.0.0.0:" + p + "/", "", "ssrf"},
 		{"unspecified ipv6", "http://[::]:" + p + "/", "", "ssrf"},
 		{"dns to unspecified", "http://zero.test:" + p + "/", "", "ssrf"},
-		{"other loopback not allowlisted", "http://127.0.0.2:" + p + "/", "", "endpoint"},
-		{"encoded dot segments", "http://127.0.0.1:" + p + "/a/%2e%2e/b", "", "arguments"},
-		{"encoded slash", "http://127.0.0.1:" + p + "/a%2fb", "", "arguments"},
+		{"other loopback not allowlisted", "http://127.0.0.2:" + p + "/", "", "ssrf"},
+		{"encoded dot segments", "http://127.0.0.1:" + p + "/a/%2e%2e/b", "", "traversal"},
+		{"encoded slash", "http://127.0.0.1:" + p + "/a%2fb", "", "traversal"},
 		{"non-http scheme", "gopher://127.0.0.1:" + p + "/", "", "arguments"},
 		{"file scheme", "file:///etc/passwd", "", "arguments"},
-		{"method not allowed", "http://127.0.0.1:" + p + "/", "POST", "method"},
+		{"method not allowed, loopback literal", "http://127.0.0.1:" + p + "/", "POST", "ssrf"},
+		{"method not allowed", "http://rebind.test:" + p + "/", "POST", "method"},
 		{"connect method", "http://127.0.0.1:" + p + "/", "CONNECT", "arguments"},
 	}
 	for _, tt := range tests {
@@ -117,9 +118,10 @@ func TestSSRFLoopbackSpellings(t *testing.T) {
 }
 
 // TestSSRFNonLoopbackAtControlHook: metadata, private, CGNAT, multicast and
-// public addresses. They are never dialled: the SSRF guard refuses at the
-// control hook (reporting the address it saw), and whatever the guard
-// accepts reaches the test hook, which refuses without connecting.
+// public addresses. They are never dialled: an address literal is refused
+// before any dial (preflight, naming it), a name at the control hook
+// (reporting the address it resolved to), and whatever the guard accepts
+// reaches the test hook, which refuses without connecting.
 func TestSSRFNonLoopbackAtControlHook(t *testing.T) {
 	hook := newDialHook()
 	tool := mustNew(t, Options{
@@ -155,17 +157,17 @@ func TestSSRFNonLoopbackAtControlHook(t *testing.T) {
 		seen    string
 		reached []string
 	}{
-		{"metadata, even with allow_private", "http://169.254.169.254/latest/meta-data", "ssrf", "169.254.169.254:80", nil},
+		{"metadata, even with allow_private", "http://169.254.169.254/latest/meta-data", "ssrf", "169.254.169.254 is", nil},
 		{"dns to metadata", "http://metadata.test/latest/meta-data", "ssrf", "169.254.169.254:80", nil},
-		{"rfc1918 10/8", "http://10.0.0.1/", "ssrf", "10.0.0.1:80", nil},
-		{"rfc1918 172.16/12", "http://172.16.0.1/", "ssrf", "172.16.0.1:80", nil},
-		{"rfc1918 192.168/16", "http://192.168.1.1/", "ssrf", "192.168.1.1:80", nil},
-		{"cgnat, even with allow_private", "http://100.64.0.1/", "ssrf", "100.64.0.1:80", nil},
-		{"multicast, even with allow_private", "http://224.0.0.1/", "ssrf", "224.0.0.1:80", nil},
-		{"unique local", "http://[fd00::1]/", "ssrf", "[fd00::1]:80", nil},
-		{"ipv6 link-local, even with allow_private", "http://[fe80::1]/", "ssrf", "[fe80::1]:80", nil},
-		{"nat64 of metadata", "http://[64:ff9b::a9fe:a9fe]/", "ssrf", "[64:ff9b::a9fe:a9fe]:80", nil},
-		{"documentation range", "http://[2001:db8::1]/", "ssrf", "[2001:db8::1]:80", nil},
+		{"rfc1918 10/8", "http://10.0.0.1/", "ssrf", "10.0.0.1 is", nil},
+		{"rfc1918 172.16/12", "http://172.16.0.1/", "ssrf", "172.16.0.1 is", nil},
+		{"rfc1918 192.168/16", "http://192.168.1.1/", "ssrf", "192.168.1.1 is", nil},
+		{"cgnat, even with allow_private", "http://100.64.0.1/", "ssrf", "100.64.0.1 is", nil},
+		{"multicast, even with allow_private", "http://224.0.0.1/", "ssrf", "224.0.0.1 is", nil},
+		{"unique local", "http://[fd00::1]/", "ssrf", "fd00::1 is", nil},
+		{"ipv6 link-local, even with allow_private", "http://[fe80::1]/", "ssrf", "fe80::1 is", nil},
+		{"nat64 of metadata", "http://[64:ff9b::a9fe:a9fe]/", "ssrf", "64:ff9b::a9fe:a9fe is", nil},
+		{"documentation range", "http://[2001:db8::1]/", "ssrf", "2001:db8::1 is", nil},
 		{"public: guard accepts, hook refuses", "http://93.184.216.34/", "error", "", []string{"93.184.216.34:80"}},
 		{"private with allow_private: guard accepts", "http://private.test/", "error", "", []string{"10.0.0.1:80"}},
 		{"private refused, public tried next", "http://mixed.test/", "ssrf", "10.0.0.1:80", []string{"93.184.216.34:80"}},

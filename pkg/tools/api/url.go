@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -29,7 +30,11 @@ type target struct {
 // numeric hosts in anything but dotted-quad form (127.1, 0x7f000001,
 // 2130706433, 017700000001), IPv4-mapped or non-canonical IPv6 literals,
 // zone IDs, non-HTTP schemes, dot segments and encoded slashes in the path.
-// Every refusal is check "arguments": the URL is not in the accepted form.
+// Refusals are named for what they reveal: a host spelled to disguise where
+// the request goes (user info, odd numeric forms, mapped or zoned IPv6, a
+// trailing dot) is check "ssrf"; dot segments and encoded slashes in the
+// path are "traversal"; anything else is "arguments" (not a URL in the
+// accepted form).
 func canonicalURL(raw string) (target, error) {
 	if raw == "" {
 		return target{}, tools.Refuse("arguments", "url is empty")
@@ -38,8 +43,10 @@ func canonicalURL(raw string) (target, error) {
 		return target{}, tools.Refuse("arguments", "url is longer than %d bytes", maxURLLen)
 	}
 	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c <= ' ' || c == 0x7f || c == '\\' {
-			return target{}, tools.Refuse("arguments", "url contains a space, control character or backslash at byte %d", i)
+		if c := raw[i]; c == '\\' {
+			return target{}, tools.Refuse("ssrf", "the url contains a backslash at byte %d, which URL parsers disagree about (a disguised host)", i)
+		} else if c <= ' ' || c == 0x7f {
+			return target{}, tools.Refuse("arguments", "url contains a space or control character at byte %d", i)
 		}
 	}
 	u, err := url.Parse(raw)
@@ -54,10 +61,14 @@ func canonicalURL(raw string) (target, error) {
 		return target{}, tools.Refuse("arguments", "url %q has no host: write scheme://host/path", raw)
 	}
 	if u.User != nil {
-		return target{}, tools.Refuse("arguments", "url %q carries user info (user@host), which disguises the real host; send credentials in a header", raw)
+		return target{}, tools.Refuse("ssrf", "the url carries user info (user@host), which disguises the real host; send credentials in a header")
 	}
 	host, err := canonicalHost(u)
 	if err != nil {
+		var d disguise
+		if errors.As(err, &d) {
+			return target{}, tools.Refuse("ssrf", "the url's host is disguised: %v", err)
+		}
 		return target{}, tools.Refuse("arguments", "url %q: %v", raw, err)
 	}
 	port, err := canonicalPort(scheme, u.Port(), strings.HasSuffix(u.Host, ":"))
@@ -69,7 +80,7 @@ func canonicalURL(raw string) (target, error) {
 		path = "/"
 	}
 	if err := checkPath(path); err != nil {
-		return target{}, tools.Refuse("arguments", "url %q: %v", raw, err)
+		return target{}, tools.Refuse("traversal", "the url's path: %v", err)
 	}
 	hostport := host
 	if port != "" {
@@ -96,13 +107,13 @@ func canonicalHost(u *url.URL) (string, error) {
 			return "", fmt.Errorf("host [%s] is not an IPv6 address", name)
 		}
 		if ip.Zone() != "" {
-			return "", fmt.Errorf("IPv6 zone IDs are not accepted")
+			return "", disguisef("IPv6 zone IDs are not accepted")
 		}
 		if ip.Is4In6() {
-			return "", fmt.Errorf("IPv4-mapped IPv6 address [%s]: write the IPv4 address %s", name, ip.Unmap())
+			return "", disguisef("IPv4-mapped IPv6 address [%s] stands for %s", name, ip.Unmap())
 		}
 		if ip.String() != strings.ToLower(name) {
-			return "", fmt.Errorf("IPv6 address [%s] is not in canonical form: write [%s]", name, ip)
+			return "", disguisef("IPv6 address [%s] is not in canonical form ([%s])", name, ip)
 		}
 		return "[" + ip.String() + "]", nil
 	}
@@ -121,9 +132,12 @@ func checkDNSName(name string) (string, error) {
 		return "", fmt.Errorf("host name longer than 253 bytes")
 	}
 	labels := strings.Split(name, ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		return "", disguisef("host %q ends in a dot, which names the same host as %q to a resolver but not to an allowlist", name, strings.TrimSuffix(name, "."))
+	}
 	for _, l := range labels {
 		if l == "" || len(l) > 63 {
-			return "", fmt.Errorf("host %q has an empty or over-long label (a trailing dot is not accepted)", name)
+			return "", fmt.Errorf("host %q has an empty or over-long label", name)
 		}
 		if l[0] == '-' || l[len(l)-1] == '-' {
 			return "", fmt.Errorf("host %q has a label starting or ending with '-'", name)
@@ -136,10 +150,18 @@ func checkDNSName(name string) (string, error) {
 		}
 	}
 	if numericLabel(labels[len(labels)-1]) {
-		return "", fmt.Errorf("host %q is an IP address in a non-standard spelling: write it as a dotted quad (127.0.0.1)", name)
+		return "", disguisef("host %q is an IP address in a non-standard spelling (decimal, octal, hex or short form)", name)
 	}
 	return name, nil
 }
+
+// disguise is a host spelled so that resolvers and allowlists could
+// disagree about where a request goes: an SSRF attempt, not a typo.
+type disguise struct{ msg string }
+
+func (d disguise) Error() string { return d.msg }
+
+func disguisef(format string, args ...any) error { return disguise{fmt.Sprintf(format, args...)} }
 
 // numericLabel reports whether a label is a number in decimal, octal or hex
 // notation, as the WHATWG URL standard's IPv4 parser reads it.

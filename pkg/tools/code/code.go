@@ -133,7 +133,8 @@ func (t *Tool) Definition() mcp.Tool {
 				t.opts.MaxSteps, t.opts.MaxMemoryMB, t.opts.CPUSeconds, t.opts.Timeout, t.opts.MaxOutputBytes)+
 			"while loops are allowed; recursion is not."),
 		mcp.WithString("code", mcp.Required(), mcp.Description("The Starlark program.")),
-		mcp.WithString("language", mcp.DefaultString("starlark"), mcp.Enum(t.opts.Languages...)),
+		mcp.WithString("language", mcp.DefaultString("starlark"), mcp.Enum(t.opts.Languages...),
+			mcp.Description("The program's language; enabled: "+strings.Join(t.opts.Languages, ", ")+" (Python itself is not available).")),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithDestructiveHintAnnotation(false),
 		mcp.WithIdempotentHintAnnotation(true),
@@ -170,13 +171,25 @@ func parseArgs(args map[string]any) (call, error) {
 	return call{language: lang, code: code}, nil
 }
 
-// Access validates the arguments; the resource is the language.
+// Access validates the arguments and that the language is enabled; the
+// resource is the language.
 func (t *Tool) Access(args map[string]any) (tools.Access, error) {
-	c, err := parseArgs(args)
+	c, err := t.parse(args)
 	if err != nil {
 		return tools.Access{}, err
 	}
 	return tools.Access{Kind: scope.Code, Target: c.language, Action: scope.Execute}, nil
+}
+
+func (t *Tool) parse(args map[string]any) (call, error) {
+	c, err := parseArgs(args)
+	if err != nil {
+		return call{}, err
+	}
+	if !slices.Contains(t.opts.Languages, c.language) {
+		return call{}, tools.Refuse("language", "language %q is not enabled for code_execute (enabled: %s)", c.language, strings.Join(t.opts.Languages, ", "))
+	}
+	return c, nil
 }
 
 // Result is the structured content of a code_execute result.
@@ -199,12 +212,9 @@ type Result struct {
 // isError set (the program failed, not the tool); a sandbox that cannot
 // start or answer is an error.
 func (t *Tool) Call(ctx context.Context, args map[string]any) (*mcp.CallToolResult, error) {
-	c, err := parseArgs(args)
+	c, err := t.parse(args)
 	if err != nil {
 		return nil, err
-	}
-	if !slices.Contains(t.opts.Languages, c.language) {
-		return nil, tools.Refuse("language", "language %q is not enabled for code_execute (enabled: %s)", c.language, strings.Join(t.opts.Languages, ", "))
 	}
 	o := t.run(ctx, request{
 		Version:        protocolVersion,

@@ -129,9 +129,9 @@ func TestArgumentsAndLanguage(t *testing.T) {
 	if err != nil || acc.Kind != scope.Code || acc.Target != "starlark" || acc.Action != scope.Execute {
 		t.Fatalf("access %v %v", acc, err)
 	}
-	acc, err = tool.Access(map[string]any{"code": "pass", "language": "python"})
-	if err != nil || acc.Target != "python" {
-		t.Fatalf("access %v %v", acc, err)
+	// A language that is not enabled is refused before any scope check.
+	if _, err = tool.Access(map[string]any{"code": "pass", "language": "python"}); check(err) != "language" {
+		t.Fatalf("access python: %v, want a language refusal", err)
 	}
 }
 
@@ -214,5 +214,16 @@ func TestConcurrentCalls(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestLanguageDescribed(t *testing.T) {
+	tool, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lang := tool.Definition().InputSchema.Properties["language"].(map[string]any)
+	if d, _ := lang["description"].(string); !strings.Contains(d, "enabled: starlark") {
+		t.Fatalf("language description %q", d)
 	}
 }

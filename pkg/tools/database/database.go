@@ -200,11 +200,19 @@ func (t *Tool) allReadOnly() bool {
 	return true
 }
 
-// Access names the database the call queries.
+// Access names the database the call queries, after the lexical checks
+// that need no database: a statement that escapes its database or runs
+// several is refused as "statement", a destructive one on a read-only
+// database as "destructive", any other write there as "read-only".
 func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	req, err := t.parse(args)
 	if err != nil {
 		return tools.Access{}, err
+	}
+	if !t.layers.noLexical {
+		if err := checkStatement(req.query, req.db.ReadOnly, req.db.Name); err != nil {
+			return tools.Access{}, err
+		}
 	}
 	return tools.Access{Kind: scope.Database, Target: req.db.Name, Action: scope.Query}, nil
 }
@@ -240,6 +248,10 @@ var writingKinds = map[string]bool{
 	"DROP": true, "ALTER": true, "REINDEX": true, "ANALYZE": true,
 }
 
+// destructiveKinds destroy or rewrite data: on a read-only database they
+// are an attack, not a slip.
+var destructiveKinds = map[string]bool{"UPDATE": true, "DELETE": true, "REPLACE": true, "DROP": true, "ALTER": true}
+
 // checkStatement is the lexical layer.
 func checkStatement(query string, readOnly bool, name string) error {
 	if !singleStatement(query) {
@@ -253,6 +265,9 @@ func checkStatement(query string, readOnly bool, name string) error {
 		return tools.Refuse("statement", "VACUUM is not allowed")
 	case "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE":
 		return tools.Refuse("statement", "transaction statements are not allowed: each query runs on its own")
+	}
+	if readOnly && destructiveKinds[kw] {
+		return tools.Refuse("destructive", "%s statements are not allowed: the database %s is read-only", kw, name)
 	}
 	if readOnly && writingKinds[kw] {
 		return tools.Refuse("read-only", "%s statements are not allowed: the database %s is read-only", kw, name)

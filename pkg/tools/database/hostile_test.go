@@ -24,19 +24,19 @@ type writeAttempt struct {
 
 var writeAttempts = []writeAttempt{
 	// DDL.
-	{name: "drop_table", query: "DROP TABLE users", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "drop_table", query: "DROP TABLE users", want: "destructive", engine: "read-only", mainFile: true},
 	{name: "create_table", query: "CREATE TABLE evil (x)", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "alter_table", query: "ALTER TABLE users ADD COLUMN pwned TEXT", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "alter_rename", query: "ALTER TABLE users RENAME TO gone", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "alter_table", query: "ALTER TABLE users ADD COLUMN pwned TEXT", want: "destructive", engine: "read-only", mainFile: true},
+	{name: "alter_rename", query: "ALTER TABLE users RENAME TO gone", want: "destructive", engine: "read-only", mainFile: true},
 	{name: "create_index", query: "CREATE INDEX i ON users(name)", want: "read-only", engine: "read-only", mainFile: true},
 	{name: "create_view", query: "CREATE VIEW v AS SELECT 1", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "drop_view", query: "DROP VIEW engineers", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "drop_view", query: "DROP VIEW engineers", want: "destructive", engine: "read-only", mainFile: true},
 	{name: "create_trigger", query: "CREATE TRIGGER t AFTER INSERT ON users BEGIN DELETE FROM users; END", want: "statement", engine: "read-only", mainFile: true},
 	// DML.
 	{name: "insert", query: "INSERT INTO users (name, email, role, created_at) VALUES ('x', 'x@example.com', 'admin', 'now')", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "update", query: "UPDATE users SET role = 'admin'", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "delete", query: "DELETE FROM users", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "replace", query: "REPLACE INTO users VALUES (1, 'x', 'x@example.com', 'admin', 'now')", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "update", query: "UPDATE users SET role = 'admin'", want: "destructive", engine: "read-only", mainFile: true},
+	{name: "delete", query: "DELETE FROM users", want: "destructive", engine: "read-only", mainFile: true},
+	{name: "replace", query: "REPLACE INTO users VALUES (1, 'x', 'x@example.com', 'admin', 'now')", want: "destructive", engine: "read-only", mainFile: true},
 	{name: "insert_or_replace", query: "INSERT OR REPLACE INTO users VALUES (1, 'x', 'x@example.com', 'admin', 'now')", want: "read-only", engine: "read-only", mainFile: true},
 	{name: "upsert", query: "INSERT INTO users VALUES (1, 'x', 'x', 'x', 'x') ON CONFLICT(id) DO UPDATE SET role = 'admin'", want: "read-only", engine: "read-only", mainFile: true},
 	// Several statements.
@@ -48,16 +48,16 @@ var writeAttempts = []writeAttempt{
 	{name: "semicolon_in_brackets_then_delete", query: "SELECT [;] FROM (SELECT 1 AS [;]); DELETE FROM users", want: "statement", engine: "read-only", mainFile: true},
 	{name: "leading_empty_statement", query: ";DELETE FROM users", want: "statement", engine: "read-only", mainFile: true},
 	// Comments and case.
-	{name: "comment_mixed_case_drop", query: "/* x */ dRoP table users", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "line_comment_then_drop", query: "-- harmless\nDrOp TaBlE users", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "quoted_identifiers", query: `DELETE FROM "users"`, want: "read-only", engine: "read-only", mainFile: true},
+	{name: "comment_mixed_case_drop", query: "/* x */ dRoP table users", want: "destructive", engine: "read-only", mainFile: true},
+	{name: "line_comment_then_drop", query: "-- harmless\nDrOp TaBlE users", want: "destructive", engine: "read-only", mainFile: true},
+	{name: "quoted_identifiers", query: `DELETE FROM "users"`, want: "destructive", engine: "read-only", mainFile: true},
 	// Writes hidden in reading shapes.
 	{name: "cte_delete", query: "WITH x AS (DELETE FROM users RETURNING *) SELECT * FROM x", want: "sqlite", engine: "sqlite", mainFile: true},
 	{name: "with_then_insert", query: "WITH x AS (SELECT 1) INSERT INTO users (name, email, role, created_at) SELECT 'x', 'x@x', 'admin', 'now' FROM x", want: "read-only", engine: "read-only", mainFile: true},
 	{name: "with_then_delete", query: "WITH x AS (SELECT 1) DELETE FROM users WHERE id IN (SELECT * FROM x)", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "delete_returning", query: "DELETE FROM users RETURNING *", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "delete_returning", query: "DELETE FROM users RETURNING *", want: "destructive", engine: "read-only", mainFile: true},
 	{name: "insert_returning", query: "INSERT INTO users (name, email, role, created_at) VALUES ('x', 'y@example.com', 'admin', 'now') RETURNING id", want: "read-only", engine: "read-only", mainFile: true},
-	{name: "update_returning", query: "UPDATE users SET name = 'x' RETURNING name", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "update_returning", query: "UPDATE users SET name = 'x' RETURNING name", want: "destructive", engine: "read-only", mainFile: true},
 	{name: "explain_delete", query: "EXPLAIN DELETE FROM users", want: "read-only", engine: "read-only"},
 	// PRAGMA writes and dangerous PRAGMAs.
 	// Already in DELETE mode: a no-op for the file, so not a mainFile case.
@@ -73,7 +73,7 @@ var writeAttempts = []writeAttempt{
 	{name: "pragma_function_journal_mode", query: "SELECT * FROM pragma_journal_mode('WAL')", want: "sqlite", engine: "sqlite", mainFile: true},
 	{name: "pragma_function_user_version", query: "SELECT * FROM pragma_user_version(5)", want: "sqlite", engine: "sqlite", mainFile: true},
 	{name: "pragma_function_query_only", query: "SELECT * FROM pragma_query_only(0)", want: "sqlite", engine: "sqlite"},
-	{name: "dbpage_write", query: "UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 1", want: "read-only", engine: "read-only", mainFile: true},
+	{name: "dbpage_write", query: "UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 1", want: "destructive", engine: "read-only", mainFile: true},
 	// Other files.
 	{name: "attach", query: "ATTACH DATABASE '{dir}/x.db' AS x", want: "statement", engine: "statement", creates: "x.db"},
 	{name: "attach_lowercase_comment", query: "/**/attach '{dir}/x2.db' as x", want: "statement", engine: "statement", creates: "x2.db"},

@@ -187,8 +187,29 @@ var (
 )
 
 // Tools returns filesystem_read, filesystem_list and filesystem_write.
+// filesystem_write is offered only when a mount accepts writes.
 func (f *FS) Tools() []tools.Tool {
-	return []tools.Tool{&readTool{f}, &listTool{f}, &writeTool{f}}
+	ts := []tools.Tool{&readTool{f}, &listTool{f}}
+	for _, m := range f.mounts {
+		if m.writable {
+			return append(ts, &writeTool{f})
+		}
+	}
+	return ts
+}
+
+// mountList describes the mounts for tool descriptions: "/data (read-only),
+// /work (read-write)".
+func (f *FS) mountList() string {
+	parts := make([]string, len(f.mounts))
+	for i, m := range f.mounts {
+		access := "read-only"
+		if m.writable {
+			access = "read-write"
+		}
+		parts[i] = m.virtual + " (" + access + ")"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Mounts returns the virtual paths of the mounts, in configuration order.
@@ -229,7 +250,7 @@ func (f *FS) locate(p string) (target, error) {
 			continue
 		}
 		if lowest >= 0 && lowest < len(m.comps) {
-			return target{}, tools.Refuse("path", "%s: %q components may not leave the mount %s", quoteVirtual(p), "..", m.virtual)
+			return target{}, tools.Refuse("traversal", "%s: %q components may not leave the mount %s", quoteVirtual(p), "..", m.virtual)
 		}
 		rel := "."
 		if len(comps) > len(m.comps) {
@@ -238,7 +259,7 @@ func (f *FS) locate(p string) (target, error) {
 		return target{virtual: vp, mount: m, rel: rel}, nil
 	}
 	if lowest >= 0 {
-		return target{}, tools.Refuse("path", "%s: %q components may not leave a mount", quoteVirtual(p), "..")
+		return target{}, tools.Refuse("traversal", "%s: %q components may not leave a mount", quoteVirtual(p), "..")
 	}
 	// The path is not echoed: a caller probing with a host path should not
 	// see it repeated as if it were ours.

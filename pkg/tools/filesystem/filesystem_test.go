@@ -1,9 +1,11 @@
 package filesystem
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,12 +33,13 @@ func TestClean(t *testing.T) {
 			t.Errorf("Clean(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "data", "/..", "/data/../..", "/a\\b", "/a\x00", "/a\x7f", "/a\u0085", "/\xff",
-		"/" + strings.Repeat("x", 256), "/" + strings.Repeat("a/", 2049)} {
+	for in, check := range map[string]string{"": "path", "data": "path", "/..": "traversal", "/data/../..": "traversal", "/a\\b": "path", "/a\\..\\b": "traversal",
+		"/a\x00": "traversal", "/a\x7f": "path", "/a\u0085": "path", "/\xff": "path", "../x": "traversal", "/data/%2E%2e/x": "traversal",
+		"/" + strings.Repeat("x", 256): "path", "/" + strings.Repeat("a/", 2049): "path"} {
 		if got, err := Clean(in); err == nil {
 			t.Errorf("Clean(%q) = %q, want a refusal", in, got)
-		} else if r, ok := err.(*tools.Refusal); !ok || r.Check != "path" {
-			t.Errorf("Clean(%q): %v, want a path refusal", in, err)
+		} else if r, ok := err.(*tools.Refusal); !ok || r.Check != check {
+			t.Errorf("Clean(%q): %v, want a %s refusal", in, err, check)
 		}
 	}
 }
@@ -373,5 +376,57 @@ func TestFromConfig(t *testing.T) {
 	}
 	if len(o.BlockedGlobs) == 0 || o.MaxReadBytes == 0 {
 		t.Fatalf("FromConfig limits: %+v", o)
+	}
+}
+
+// TestToolsFollowTheConfiguration: filesystem_write is offered only with a
+// read-write mount; descriptions name the mounts and their access;
+// listing "/" shows the mounts, needs no scope, and nothing else.
+func TestToolsFollowTheConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	ro, err := New(Options{Roots: []Root{{HostPath: dir, Mount: "/data", Access: AccessRead}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var names []string
+	for _, tl := range ro.Tools() {
+		names = append(names, tl.Definition().Name)
+	}
+	if slices.Contains(names, WriteToolName) || len(names) != 2 {
+		t.Fatalf("read-only mounts offer %v", names)
+	}
+	rw, err := New(Options{Roots: []Root{{HostPath: dir, Mount: "/data", Access: AccessRead}, {HostPath: t.TempDir(), Mount: "/work", Access: AccessReadWrite}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	byName := map[string]tools.Tool{}
+	for _, tl := range rw.Tools() {
+		byName[tl.Definition().Name] = tl
+	}
+	if len(byName) != 3 || byName[WriteToolName] == nil {
+		t.Fatalf("with a read-write mount: %v", byName)
+	}
+	for _, n := range []string{ReadToolName, ListToolName, WriteToolName} {
+		if d := byName[n].Definition().Description; !strings.Contains(d, "/data (read-only), /work (read-write)") {
+			t.Errorf("%s description does not name the mounts: %q", n, d)
+		}
+	}
+	list := byName[ListToolName]
+	acc, err := list.Access(map[string]any{"path": "/"})
+	if err != nil || !acc.Public || acc.Target != "/" {
+		t.Fatalf("Access(/) = %+v, %v; want a public listing of /", acc, err)
+	}
+	res, err := list.Call(context.Background(), map[string]any{"path": "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.StructuredContent.(*Listing)
+	if len(l.Entries) != 2 || l.Entries[0] != (Entry{Name: "data", Type: "mount", Access: "read-only"}) || l.Entries[1] != (Entry{Name: "work", Type: "mount", Access: "read-write"}) {
+		t.Fatalf("listing / = %+v", l.Entries)
+	}
+	if acc, err := list.Access(map[string]any{"path": "/data/.."}); err == nil {
+		t.Fatalf("/data/.. lists %+v", acc)
 	}
 }

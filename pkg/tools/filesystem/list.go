@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -30,8 +31,10 @@ type Listing struct {
 // Entry is one directory entry.
 type Entry struct {
 	Name string `json:"name"`
-	// Type is "file", "directory", "symlink" or "other".
+	// Type is "file", "directory", "symlink", "mount" (at /) or "other".
 	Type string `json:"type"`
+	// Access is a mount's access, "read-only" or "read-write".
+	Access string `json:"access,omitempty"`
 	// Size is the size in bytes of a file (0 for other types).
 	Size int64 `json:"size"`
 	// Blocked is set when the entry matches a blocked glob: it is listed
@@ -42,7 +45,8 @@ type Entry struct {
 func (t *listTool) Definition() mcp.Tool {
 	return mcp.NewTool(ListToolName,
 		mcp.WithDescription("List a directory by its virtual path (for example /data): each entry's name, type "+
-			"(file, directory, symlink, other) and size. Entries matching a blocked pattern are marked blocked."),
+			"(file, directory, symlink, mount, other) and size. Entries matching a blocked pattern are marked blocked. "+
+			"Mounted: "+t.fs.mountList()+"; listing / shows the mounts."),
 		mcp.WithString("path", mcp.Required(), mcp.Description("Virtual path of the directory, such as /data")),
 		mcp.WithOutputSchema[Listing](),
 		mcp.WithReadOnlyHintAnnotation(true),
@@ -53,6 +57,9 @@ func (t *listTool) Definition() mcp.Tool {
 }
 
 func (t *listTool) Access(args map[string]any) (tools.Access, error) {
+	if t.isRoot(args) {
+		return tools.Access{Kind: scope.Filesystem, Target: "/", Action: scope.List, Public: true}, nil
+	}
 	tg, err := t.fs.parse(args, "path")
 	if err != nil {
 		return tools.Access{}, err
@@ -60,20 +67,54 @@ func (t *listTool) Access(args map[string]any) (tools.Access, error) {
 	return tools.Access{Kind: scope.Filesystem, Target: tg.virtual, Action: scope.List}, nil
 }
 
+// isRoot: the call lists "/", the virtual root, whose entries are the
+// mounts (what the description already says).
+func (t *listTool) isRoot(args map[string]any) bool {
+	p, ok := args["path"].(string)
+	return ok && p == "/" && onlyArgs(args, "path") == nil && !t.fs.mountedAtRoot()
+}
+
 func (t *listTool) Call(ctx context.Context, args map[string]any) (*mcp.CallToolResult, error) {
-	tg, err := t.fs.parse(args, "path")
-	if err != nil {
-		return nil, err
-	}
-	l, err := t.fs.list(ctx, tg)
-	if err != nil {
-		return nil, err
+	var l *Listing
+	if t.isRoot(args) {
+		l = t.fs.mountsListing()
+	} else {
+		tg, err := t.fs.parse(args, "path")
+		if err != nil {
+			return nil, err
+		}
+		if l, err = t.fs.list(ctx, tg); err != nil {
+			return nil, err
+		}
 	}
 	text, err := json.Marshal(l)
 	if err != nil {
 		return nil, err
 	}
 	return mcp.NewToolResultStructured(l, string(text)), nil
+}
+
+// mountsListing lists the virtual root: one entry per mount, type "mount".
+func (f *FS) mountsListing() *Listing {
+	l := &Listing{Path: "/", Entries: []Entry{}}
+	for _, m := range f.mounts {
+		access := "read-only"
+		if m.writable {
+			access = "read-write"
+		}
+		l.Entries = append(l.Entries, Entry{Name: strings.TrimPrefix(m.virtual, "/"), Type: "mount", Access: access})
+	}
+	return l
+}
+
+// mountedAtRoot: a mount is "/" itself, so "/" is listed as a directory.
+func (f *FS) mountedAtRoot() bool {
+	for _, m := range f.mounts {
+		if m.virtual == "/" {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *FS) list(ctx context.Context, tg target) (*Listing, error) {

@@ -20,6 +20,7 @@ type readTool struct{ fs *FS }
 func (t *readTool) Definition() mcp.Tool {
 	return mcp.NewTool(ReadToolName,
 		mcp.WithDescription("Read a UTF-8 text file by its virtual path (for example /data/users.json). "+
+			"Mounted: "+t.fs.mountList()+"; every path starts with one of them. "+
 			"Files larger than the configured limit, binary files, special files, files with several hard links "+
 			"and blocked paths (such as **/.env) are refused."),
 		mcp.WithString("path", mcp.Required(), mcp.Description("Virtual path of the file, starting with a mount such as /data")),

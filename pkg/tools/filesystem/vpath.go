@@ -1,6 +1,8 @@
 package filesystem
 
 import (
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -35,7 +37,15 @@ func cleanPath(p string) (vp string, lowest int, err error) {
 	if err := checkChars(p); err != nil {
 		return "", 0, err
 	}
+	for _, comp := range strings.Split(p, "/") {
+		if dec, err := url.PathUnescape(comp); err == nil && comp != ".." && (dec == ".." || dec == ".") && comp != "." {
+			return "", 0, tools.Refuse("traversal", "%s hides a dot segment in percent-encoding (%q); virtual paths are not URL-encoded", quoteVirtual(p), comp)
+		}
+	}
 	if !strings.HasPrefix(p, "/") {
+		if slices.Contains(strings.Split(p, "/"), "..") {
+			return "", 0, tools.Refuse("traversal", "%s climbs with %q from a relative path; virtual paths start with / (like /data/users.json)", quoteVirtual(p), "..")
+		}
 		return "", 0, tools.Refuse("path", "%s is not a virtual path: virtual paths start with / (like /data/users.json)", quoteVirtual(p))
 	}
 	lowest = -1
@@ -48,7 +58,7 @@ func cleanPath(p string) (vp string, lowest int, err error) {
 		case "", ".":
 		case "..":
 			if len(stack) == 0 {
-				return "", 0, tools.Refuse("path", "%s climbs above / with %q", quoteVirtual(p), "..")
+				return "", 0, tools.Refuse("traversal", "%s climbs above / with %q", quoteVirtual(p), "..")
 			}
 			stack = stack[:len(stack)-1]
 			if lowest < 0 || len(stack) < lowest {
@@ -79,9 +89,12 @@ func checkChars(p string) error {
 	for _, r := range p {
 		switch {
 		case r == 0:
-			return tools.Refuse("path", "the path contains a NUL byte")
+			return tools.Refuse("traversal", "the path contains a NUL byte, which truncates paths in C APIs")
 		case r == '\\':
-			return tools.Refuse("path", "%s contains a backslash: virtual paths use / as the separator", quoteVirtual(p))
+			if strings.HasPrefix(p, `\\`) || slices.Contains(strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' }), "..") {
+				return tools.Refuse("traversal", "%s reaches for another host or climbs with %q behind backslashes; virtual paths use / as the separator", quoteVirtual(p), "..")
+			}
+			return tools.Refuse("path", "%s contains a backslash: virtual paths use / as the separator (like /data/users.json)", quoteVirtual(p))
 		case unicode.IsControl(r):
 			return tools.Refuse("path", "the path contains the control character %U", r)
 		}

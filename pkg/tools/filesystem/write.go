@@ -30,7 +30,7 @@ type Written struct {
 func (t *writeTool) Definition() mcp.Tool {
 	return mcp.NewTool(WriteToolName,
 		mcp.WithDescription("Write a UTF-8 text file by its virtual path, replacing it atomically if it exists. "+
-			"Only mounts configured read-write accept writes; symbolic links are never written through."),
+			"Mounted: "+t.fs.mountList()+"; only the read-write ones accept writes. Symbolic links are never written through."),
 		mcp.WithString("path", mcp.Required(), mcp.Description("Virtual path of the file, such as /data/notes/todo.txt")),
 		mcp.WithString("content", mcp.Required(), mcp.Description("The complete new content of the file")),
 		mcp.WithBoolean("create_dirs", mcp.Description("Create missing parent directories (default false)")),

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/governance"
+	"github.com/agentmesh/agentmesh/pkg/mcpserver"
 	"github.com/agentmesh/agentmesh/pkg/policy"
 	"github.com/agentmesh/agentmesh/pkg/ratelimit"
 	"github.com/agentmesh/agentmesh/pkg/redact"
@@ -329,12 +331,17 @@ func newPolicyExplainCmd(g *globals) *cobra.Command {
 	opts := policyExplainOptions{}
 	cmd := &cobra.Command{
 		Use:   "explain --tool TOOL [--params JSON] [--tool-output TEXT]",
-		Short: "Show the decision for a call and why each rule did or did not match",
-		Long: `Explain evaluates one call against the policies (--policy, else the ones in
-agentmesh.yaml, else the built-in default) and prints the decision, every
-matched rule and what became of each rule. With --tool-output the rules that
-read the output run too. Rate limits start empty (--prior-calls N simulates N
-identical calls just before); the state directory is not touched.
+		Short: "Show what serve would decide for a call, which layer decides, and why each rule did or did not match",
+		Long: `Explain runs the decision path serve runs for one call, without running the
+tool: the tool known, trust (the stored score, or --trust-score), the
+configured scopes, the tool's own guards (paths, mounts, SSRF, endpoints,
+statements, languages), secrets sent out, and the policies (--policy, else the
+ones in agentmesh.yaml, else the built-in default). It prints serve's verdict
+and the layer that decided it, what the call would cost in trust, then the
+policy's decision, every matched rule and what became of each rule. With
+--tool-output the rules that read the output run too, and redaction. Rate
+limits start empty (--prior-calls N simulates N identical calls just before);
+nothing is written to the audit log or the trust state.
 
 (The tool's output is --tool-output, not --output: --output picks the format,
 as in every command.)`,
@@ -357,7 +364,7 @@ as in every command.)`,
 	f.StringVar(&opts.Params, "params", "{}", "the call's arguments as a JSON object")
 	f.StringVar(&opts.Output, "tool-output", "", "the tool's output, for the rules that use output")
 	f.StringVar(&opts.Agent, "agent", "", "agent DID (default: this server's, did:agentmesh:NAME)")
-	f.IntVar(&opts.TrustScore, "trust-score", 0, "trust score (default: trust.initial)")
+	f.IntVar(&opts.TrustScore, "trust-score", 0, "trust score (default: the stored score, else trust.initial)")
 	f.StringVar(&opts.Client, "client", "", "MCP client name")
 	f.StringVar(&opts.Upstream, "upstream", "", "upstream server, for a proxied call")
 	f.StringVar(&opts.UpTool, "upstream-tool", "", "the upstream's own tool name")
@@ -391,38 +398,84 @@ func policyExplainRun(g *globals, opts policyExplainOptions) error {
 		}
 		return problemf("policy explain: the policies do not validate:\n%s", indent(err.Error()))
 	}
+	now := time.Now()
+	ctx := context.Background()
+	scratch := func() *policy.Engine {
+		return policy.NewEngine(set, policy.Options{
+			Counter: ratelimit.NewMemory(), Secrets: secretDetector(cfg),
+			Clock: func() time.Time { return now }, Shadow: cfg.Governance.ShadowMode,
+		})
+	}
+	serveEngine := scratch()
+	ex, err := mcpserver.OpenExplainer(ctx, cfg, mcpserver.ExplainOptions{Policy: serveEngine, TrustScore: opts.TrustScore, Now: func() time.Time { return now }})
+	if err != nil {
+		return fmt.Errorf("policy explain: %w", err)
+	}
+	defer ex.Close()
 	call := &policy.Call{
-		Tool: opts.Tool, Params: params, Agent: opts.Agent, TrustScore: opts.TrustScore, Client: opts.Client,
+		Tool: opts.Tool, Params: params, Agent: opts.Agent, TrustScore: ex.Score, Client: opts.Client,
 		Upstream: opts.Upstream, UpstreamTool: opts.UpTool, Method: opts.Method, URI: opts.URI,
 	}
 	if call.Agent == "" {
-		call.Agent = "did:agentmesh:" + cfg.Agent.Name
+		call.Agent = ex.Agent
 	}
-	if call.TrustScore < 0 {
-		call.TrustScore = cfg.Trust.Initial
-	}
-	now := time.Now()
-	e := policy.NewEngine(set, policy.Options{
-		Counter: ratelimit.NewMemory(), Secrets: secretDetector(cfg),
-		Clock: func() time.Time { return now }, Shadow: cfg.Governance.ShadowMode,
-	})
+	e := scratch()
 	var output *string
 	if opts.HasOutput {
 		output = &opts.Output
 	}
-	ctx := context.Background()
 	for i := 0; i < opts.PriorCalls; i++ {
-		pre := e.PreCall(ctx, call)
-		if output != nil && pre.Proceeds() {
-			e.PostCall(ctx, call, *output)
+		for _, eng := range []*policy.Engine{e, serveEngine} {
+			pre := eng.PreCall(ctx, call)
+			if output != nil && pre.Proceeds() {
+				eng.PostCall(ctx, call, *output)
+			}
 		}
 	}
 	x := e.Explain(ctx, call, output)
+	verdict := ex.Explain(ctx, governance.Call{Tool: opts.Tool, Args: params, Client: opts.Client, Upstream: opts.Upstream,
+		UpstreamTool: opts.UpTool, Method: opts.Method, URI: opts.URI}, output)
 	if format == ui.JSON {
-		return ui.WriteJSON(g.io.Out, x)
+		return ui.WriteJSON(g.io.Out, struct {
+			Serve governance.Explanation `json:"serve"`
+			policy.Explanation
+		}{verdict, x})
 	}
+	printVerdict(g, verdict, ex.Score)
 	printExplanation(g, format, x)
 	return nil
+}
+
+// printVerdict says what serve would do with the call and which layer
+// decides, and what it would cost in trust.
+func printVerdict(g *globals, v governance.Explanation, score int) {
+	what := string(v.Result)
+	switch v.Layer {
+	case "":
+		what += ": every layer lets it through"
+		if v.WriteAhead {
+			what += " (its intent is logged before the tool runs)"
+		}
+	default:
+		what += " by the " + v.Layer + " layer"
+		if len(v.Rules) > 0 {
+			what += " (" + strings.Join(v.Rules, ", ") + ")"
+		}
+	}
+	cost := string(v.Trust.Kind)
+	if v.Trust.Once != "" {
+		cost += ", once per repeat window"
+	}
+	fields := []ui.Field{{Label: "serve", Value: what, Attention: v.Result != "allowed"}}
+	if v.Reason != "" && v.Layer != "" {
+		fields = append(fields, ui.Field{Label: "because", Value: v.Reason})
+	}
+	if v.Access != "" {
+		fields = append(fields, ui.Field{Label: "access", Value: v.Access})
+	}
+	fields = append(fields, ui.Field{Label: "trust", Value: fmt.Sprintf("%d now; this call records %s", score, cost)})
+	g.io.Record("", fields)
+	fmt.Fprintln(g.io.Out)
 }
 
 func printExplanation(g *globals, format ui.Format, x policy.Explanation) {
@@ -432,7 +485,7 @@ func printExplanation(g *globals, format ui.Format, x policy.Explanation) {
 		decision += " (shadow mode: not enforced)"
 	}
 	fields := []ui.Field{
-		{Label: "decision", Value: decision, Attention: !d.Permits()},
+		{Label: "decision", Value: decision + " (the policies)", Attention: !d.Permits()},
 		{Label: "reason", Value: d.Reason},
 	}
 	if d.RedactionRequired() {

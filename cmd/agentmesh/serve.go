@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -156,6 +157,16 @@ func serveRun(g *globals, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: finding the agentmesh executable (for the code sandbox): %w", err)
 	}
+	// Bind first: a start that cannot listen says so and writes nothing.
+	var ln net.Listener
+	if opts.HTTP != "" {
+		ln, err = mcpserver.ListenHTTP(opts.HTTP, opts.AllowNonLoopback || cfg.HTTP.AllowNonLoopback,
+			func(m string) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %s\n", m) })
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer ln.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rt, err := mcpserver.Open(ctx, cfg, mcpserver.Options{
@@ -183,7 +194,7 @@ func serveRun(g *globals, opts serveOptions) error {
 		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%s; state %s)\n", transportName(opts), rt.ID.DID(), tools, cfg.Source.StateDir)
 	}
 	if opts.HTTP != "" {
-		return rt.ServeHTTP(ctx, mcpserver.HTTPOptions{Addr: opts.HTTP, AllowNonLoopback: opts.AllowNonLoopback || cfg.HTTP.AllowNonLoopback,
+		return rt.ServeHTTP(ctx, mcpserver.HTTPOptions{Addr: opts.HTTP, Listener: ln, AllowNonLoopback: opts.AllowNonLoopback || cfg.HTTP.AllowNonLoopback,
 			Ready: func(addr string) { fmt.Fprintf(g.io.Err, "agentmesh: listening on http://%s/mcp\n", addr) }})
 	}
 	return rt.ServeStdio(ctx, g.io.In, g.io.Out)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,5 +213,27 @@ func TestAuditorChecksProof(t *testing.T) {
 	json.Unmarshal([]byte(out), &id)
 	if _, errOut, code := run("audit", "verify", "--proof", "p.json", "--key", id.VerifierKeys[0]); code != 1 || !strings.Contains(errOut, "unknown key") {
 		t.Fatalf("another log's key: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestServeOnABusyPort: the port is taken; serve fails before opening
+// anything: no "serving" line, no new audit entry.
+func TestServeOnABusyPort(t *testing.T) {
+	w := newWorkspace(t)
+	if _, errOut, code := w.agentmesh("identity", "create"); code != 0 {
+		t.Fatal(errOut)
+	}
+	before := sizeOf(t, w)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, errOut, code := w.agentmesh("serve", "--http", ln.Addr().String())
+	if code != 2 || strings.Contains(errOut, "serving") || !strings.Contains(errOut, "address already in use") {
+		t.Fatalf("serve on a busy port: exit %d\n%s", code, errOut)
+	}
+	if after := sizeOf(t, w); after != before {
+		t.Fatalf("a failed start wrote %d audit entries", after-before)
 	}
 }

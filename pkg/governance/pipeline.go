@@ -176,37 +176,62 @@ func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolRes
 	return res, nil
 }
 
-// decide runs every step before the audit append and returns the outcome
-// and the result for the client.
-func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Next) (outcome, *mcp.CallToolResult) {
-	deny := func(o outcome) (outcome, *mcp.CallToolResult) {
-		return o, mcp.NewToolResultError(o.reason)
-	}
+// Layers of the pipeline, as Explain names them.
+const (
+	LayerTool       = "tool"       // the tool, resource or prompt is unknown
+	LayerTrust      = "trust"      // access revoked, or the trust state unreadable
+	LayerCredential = "credential" // no valid credential
+	LayerGuard      = "guard"      // the tool's own guard (builtin:<check>)
+	LayerSecret     = "secret"     // secrets would be sent out
+	LayerScope      = "scope"      // the credential does not grant it
+	LayerPolicy     = "policy"     // a pre-call policy rule
+	LayerOutput     = "output"     // post-call policy, redaction, output cap
+)
+
+// admission is what the steps before the tool decided about a call.
+type admission struct {
+	// refused is the outcome when a layer refused the call before the
+	// policy (layer names it).
+	refused *outcome
+	layer   string
+	acc     tools.Access
+	cred    *identity.Credential
+	st      trust.State
+	pc      *policy.Call
+	pre     policy.Decision
+}
+
+// admit runs every check that precedes the tool: the tool is known, trust
+// not revoked, a valid credential, the tool's own guards (which decide
+// without acting), no secrets sent out, the credential's scope, and the
+// pre-call policy. It is what serve and `policy explain` share.
+func (p *Pipeline) admit(ctx context.Context, c Call) admission {
+	refuse := func(layer string, o outcome) admission { return admission{refused: &o, layer: layer} }
 	if c.Access == nil {
 		switch c.Method {
 		case string(mcp.MethodResourcesRead):
-			return deny(p.mistake(c, c.URI, "builtin:unknown-resource", fmt.Sprintf("unknown resource %q", c.URI)))
+			return refuse(LayerTool, p.mistake(c, c.URI, "builtin:unknown-resource", fmt.Sprintf("unknown resource %q", c.URI)))
 		case string(mcp.MethodPromptsGet):
-			return deny(p.mistake(c, c.Tool, "builtin:unknown-prompt", fmt.Sprintf("unknown prompt %q", c.Tool)))
+			return refuse(LayerTool, p.mistake(c, c.Tool, "builtin:unknown-prompt", fmt.Sprintf("unknown prompt %q", c.Tool)))
 		}
-		return deny(p.mistake(c, c.Tool, "builtin:unknown-tool", fmt.Sprintf("unknown tool %q", c.Tool)))
+		return refuse(LayerTool, p.mistake(c, c.Tool, "builtin:unknown-tool", fmt.Sprintf("unknown tool %q", c.Tool)))
 	}
 	// Trust: revocation latches until an operator resets it.
 	st, err := p.opts.Trust.Get(ctx, p.opts.Agent)
 	if err != nil && ctx.Err() != nil {
-		return deny(outcome{result: audit.ResultError, reason: "cancelled by the client before it ran", event: trust.Event{Kind: trust.Neutral}})
+		return refuse(LayerTrust, outcome{result: audit.ResultError, reason: "cancelled by the client before it ran", event: trust.Event{Kind: trust.Neutral}})
 	}
 	if err != nil {
-		return deny(outcome{result: audit.ResultError, reason: "trust state unavailable: " + err.Error(), rules: []string{"builtin:trust"}, event: trust.Event{Kind: trust.Neutral}})
+		return refuse(LayerTrust, outcome{result: audit.ResultError, reason: "trust state unavailable: " + err.Error(), rules: []string{"builtin:trust"}, event: trust.Event{Kind: trust.Neutral}})
 	}
 	if st.Revoked && !slices.Contains(p.opts.KeepWhenRevoked, c.Tool) {
-		return deny(outcome{result: audit.ResultBlocked, rules: []string{"builtin:trust-revoked"}, event: trust.Event{Kind: trust.Neutral},
+		return refuse(LayerTrust, outcome{result: audit.ResultBlocked, rules: []string{"builtin:trust-revoked"}, event: trust.Event{Kind: trust.Neutral},
 			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset --reason ...`", st.Score, p.opts.Trust.Model.RevokeBelow)})
 	}
 	// Credential.
 	cred, err := p.opts.Credentials.Current()
 	if err != nil {
-		return deny(outcome{result: audit.ResultBlocked, reason: "no valid credential: " + err.Error(), rules: []string{"builtin:credential"},
+		return refuse(LayerCredential, outcome{result: audit.ResultBlocked, reason: "no valid credential: " + err.Error(), rules: []string{"builtin:credential"},
 			event: p.once(trust.Event{Kind: trust.CredentialFailure}, "credential")})
 	}
 	// The tool's own guards that decide without acting (paths, SSRF,
@@ -216,21 +241,35 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 	// hide an attack from trust.
 	acc, err := c.Access(c.Args)
 	if err != nil {
-		return deny(p.refusal(c, "", err))
+		return refuse(LayerGuard, p.refusal(c, "", err))
 	}
 	if o, refused := p.exfiltration(ctx, c, acc); refused {
-		return deny(o)
+		return refuse(LayerSecret, o)
 	}
 	now := p.opts.Now()
 	if !acc.Public && !cred.Scopes.Allows(now, acc.Kind, acc.Target, acc.Action) {
-		return deny(outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:scope"},
+		return refuse(LayerScope, outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:scope"},
 			event:  p.once(trust.Event{Kind: trust.PolicyBlock, Severity: "medium"}, "scope", c.Tool, acc.Target),
 			reason: fmt.Sprintf("credential %s does not grant %s (granted: %s)", short(cred.Claims.ID), acc, grants(cred))})
 	}
 	// Pre-call policy.
 	pc := &policy.Call{Tool: c.Tool, Params: c.Args, Agent: p.opts.Agent, TrustScore: st.Score, Client: c.Client,
 		Upstream: c.Upstream, UpstreamTool: c.UpstreamTool, Method: c.Method, URI: c.URI}
-	pre := p.opts.Policy.PreCall(ctx, pc)
+	return admission{acc: acc, cred: cred, st: st, pc: pc, pre: p.opts.Policy.PreCall(ctx, pc)}
+}
+
+// decide runs every step before the audit append and returns the outcome
+// and the result for the client.
+func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Next) (outcome, *mcp.CallToolResult) {
+	deny := func(o outcome) (outcome, *mcp.CallToolResult) {
+		return o, mcp.NewToolResultError(o.reason)
+	}
+	a := p.admit(ctx, c)
+	if a.refused != nil {
+		return deny(*a.refused)
+	}
+	acc, cred, pc, pre := a.acc, a.cred, a.pc, a.pre
+	now := p.opts.Now()
 	approved := ""
 	if !pre.Proceeds() {
 		o := p.policyOutcome(pre, now, c, acc.Target)

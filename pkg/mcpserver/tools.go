@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/tools"
+
 	"github.com/agentmesh/agentmesh/pkg/tools/api"
 	"github.com/agentmesh/agentmesh/pkg/tools/code"
 	"github.com/agentmesh/agentmesh/pkg/tools/database"
@@ -15,10 +18,26 @@ import (
 // The zero-config sample data (files and users.db under the state
 // directory) is written first when the configuration mounts it.
 func (rt *Runtime) buildTools() error {
-	cfg := rt.Cfg
+	ts, closers, err := BuildTools(rt.Cfg, rt.opts)
+	rt.Tools, rt.closers = append(rt.Tools, ts...), append(rt.closers, closers...)
+	return err
+}
+
+// BuildTools constructs the built-in tools the configuration enables (none
+// when upstreams are governed, unless tools.with_upstreams), writing the
+// zero-config sample data first when the configuration mounts it. Call
+// the closers when done.
+func BuildTools(cfg *config.Config, opts Options) (ts []tools.Tool, closers []func() error, err error) {
 	if len(cfg.Upstreams) > 0 && !cfg.Tools.WithUpstreams {
-		return nil // a governed server is served alone unless asked
+		return nil, nil, nil // a governed server is served alone unless asked
 	}
+	rt := &Runtime{Cfg: cfg, opts: opts}
+	defer func() { ts, closers = rt.Tools, rt.closers }()
+	return nil, nil, rt.buildBuiltins()
+}
+
+func (rt *Runtime) buildBuiltins() error {
+	cfg := rt.Cfg
 	sample := cfg.ResolvePath("${state_dir}/data")
 	usesSample := false
 	for _, r := range cfg.Tools.Filesystem.Roots {

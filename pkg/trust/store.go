@@ -197,3 +197,17 @@ func EventOf(e audit.Entry) (Event, bool) {
 	ev.Time = e.Timestamp
 	return ev, true
 }
+
+// Put stores an agent's state as it is, outside any audited event: for
+// scratch databases (`policy explain --trust-score`), never for a log's
+// own state, whose every change is an audited event (Hook).
+func (s *Store) Put(ctx context.Context, agent string, st State) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return s.DB.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, storeQuery, agent, string(raw))
+		return err
+	})
+}

@@ -84,10 +84,17 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionString(),
+		// Runnable, so that an unknown command reaches noArgs (cobra's
+		// own message has no hint); alone, agentmesh prints its help.
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())
+		if c.HasParent() {
+			return usageError(c, "%s: %v", commandName(c), err)
+		}
+		return usageError(c, "%v", err)
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.cfgFlag, "config", "", "configuration file (default: $AGENTMESH_CONFIG, ./agentmesh.yaml, ~/.config/agentmesh/agentmesh.yaml, embedded defaults)")
@@ -113,6 +120,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newWitnessCmd(g),
 		newPolicyCmd(g),
 		newInstallCmd(g),
+		newCallCmd(g),
 		newCompletionCmd(g),
 	)
 	return root
@@ -150,6 +158,88 @@ func (g *globals) openState() (*config.Config, *state.Dir, error) {
 // usageError is a "could not run" error about arguments.
 func usageError(c *cobra.Command, format string, args ...any) error {
 	return fmt.Errorf("%s\nRun '%s --help' for usage.", fmt.Sprintf(format, args...), c.CommandPath())
+}
+
+// commandName is c's path without the program name: "audit prove".
+func commandName(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+}
+
+// exactArgs is the Args of a command taking exactly n arguments: what
+// names them ("SEQ, the entry's sequence number") and example shows a
+// correct command line, for the error when the count is wrong:
+//
+//	agentmesh: audit prove needs SEQ, the entry's sequence number: e.g. agentmesh audit prove 41
+//	Run 'agentmesh audit prove --help' for usage.
+func exactArgs(n int, what, example string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return argCountError(c, args, n, what, example)
+	}
+}
+
+// maxArgs is the Args of a command taking at most n arguments (see
+// exactArgs).
+func maxArgs(n int, what, example string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) <= n {
+			return nil
+		}
+		return argCountError(c, args, n, what, example)
+	}
+}
+
+func argCountError(c *cobra.Command, args []string, n int, what, example string) error {
+	if len(args) < n {
+		return usageError(c, "%s needs %s: e.g. %s", commandName(c), what, example)
+	}
+	return usageError(c, "%s takes only %s; got %s: e.g. %s", commandName(c), what, quoteArgs(args), example)
+}
+
+// noArgs is the Args of a command taking no arguments. For a command
+// with subcommands an argument is an unknown command: the error lists
+// them, with the closest first.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if c.HasAvailableSubCommands() {
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		msg := fmt.Sprintf("unknown command %q for %s", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(": did you mean %s?", strings.Join(s, " or "))
+		}
+		return usageError(c, "%s\nCommands: %s.", msg, strings.Join(names, ", "))
+	}
+	msg := fmt.Sprintf("%s takes no arguments, got %s", commandName(c), quoteArgs(args))
+	if ex := firstExample(c); ex != "" {
+		msg += ": e.g. " + ex
+	}
+	return usageError(c, "%s", msg)
+}
+
+// firstExample is the first line of c's examples.
+func firstExample(c *cobra.Command) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(c.Example), "\n")
+	return strings.TrimSpace(line)
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return strings.Join(q, " ")
 }
 
 func indent(s string) string {

@@ -19,23 +19,26 @@ type Console interface {
 
 // DecisionLine is one governed call, as the console shows it.
 type DecisionLine struct {
-	Time       time.Time `json:"time"`
-	Tool       string    `json:"tool"`
-	Access     string    `json:"access,omitempty"`
-	Result     string    `json:"result"`
-	Reason     string    `json:"reason,omitempty"`
-	Rules      []string  `json:"rules,omitempty"`
-	Seq        *uint64   `json:"seq,omitempty"`
-	TrustScore *int      `json:"trust_score,omitempty"`
-	Enforced   bool      `json:"enforced"`
-	Error      string    `json:"error,omitempty"`
+	Time time.Time `json:"time"`
+	Tool string    `json:"tool"`
+	// Target is what the call was about (path, URL, query, URI), redacted,
+	// also when the call was refused before its access was known.
+	Target     string   `json:"target,omitempty"`
+	Access     string   `json:"access,omitempty"`
+	Result     string   `json:"result"`
+	Reason     string   `json:"reason,omitempty"`
+	Rules      []string `json:"rules,omitempty"`
+	Seq        *uint64  `json:"seq,omitempty"`
+	TrustScore *int     `json:"trust_score,omitempty"`
+	Enforced   bool     `json:"enforced"`
+	Error      string   `json:"error,omitempty"`
 }
 
 func (p *Pipeline) console(c Call, o outcome, e audit.Entry, err error) {
 	if p.opts.Console == nil {
 		return
 	}
-	l := DecisionLine{Time: p.opts.Now(), Tool: c.Tool, Access: o.access, Result: string(o.result), Reason: o.reason, Rules: o.rules, Enforced: o.enforce == nil || *o.enforce}
+	l := DecisionLine{Time: p.opts.Now(), Tool: c.Tool, Target: o.target, Access: o.access, Result: string(o.result), Reason: o.reason, Rules: o.rules, Enforced: o.enforce == nil || *o.enforce}
 	if err != nil {
 		l.Result, l.Error = "error", err.Error()
 	} else if !p.opts.BatchedAudit {
@@ -63,14 +66,17 @@ func (t *TextConsole) Decision(l DecisionLine) {
 		fmt.Fprintf(t.W, "%s\n", b)
 		return
 	}
-	mark := map[string]string{"allowed": "✓ allowed ", "blocked": "✗ blocked ", "redacted": "✓ redacted", "error": "! error   "}[l.Result]
+	mark := map[string]string{"allowed": "✓ allowed ", "blocked": "✗ blocked ", "redacted": "✓ redacted", "withheld": "✗ withheld", "error": "! error   "}[l.Result]
 	if !l.Enforced {
 		mark = "~ shadow  "
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", mark, l.Tool)
-	if l.Access != "" {
+	switch {
+	case l.Access != "":
 		fmt.Fprintf(&b, " (%s)", l.Access)
+	case l.Target != "":
+		fmt.Fprintf(&b, " (%s)", l.Target)
 	}
 	if l.Reason != "" {
 		fmt.Fprintf(&b, ": %s", l.Reason)

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -141,6 +142,8 @@ type outcome struct {
 	// ahead is the call's write-ahead intent entry, when the tool could
 	// change the world and was let run.
 	ahead *audit.Entry
+	// target is what the call was about, for the console (redacted).
+	target string
 }
 
 // Run governs one call. The returned result is what the client sees; the
@@ -149,6 +152,11 @@ type outcome struct {
 func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolResult, error) {
 	start := p.opts.Now()
 	o, res := p.decide(ctx, c, start, next)
+	// Every text that is stored or shown is redacted: a refusal's reason
+	// may repeat the URL or argument it refuses, secrets included.
+	o.reason = p.redactText(context.WithoutCancel(ctx), o.reason)
+	o.access = p.redactText(context.WithoutCancel(ctx), o.access)
+	o.target = p.redactText(context.WithoutCancel(ctx), targetOf(c))
 	// A cancelled call is recorded like any other: its params are scanned
 	// under the redactor's own time bound, not the call's context.
 	entry := p.entry(context.WithoutCancel(ctx), c, start, o)
@@ -357,6 +365,46 @@ func (p *Pipeline) writeAhead(ctx context.Context, c Call, start time.Time, pre 
 	e := p.entry(context.WithoutCancel(ctx), c, start, o)
 	e.Action = audit.ActionToolIntent
 	return p.opts.Log.Append(context.WithoutCancel(ctx), e, nil)
+}
+
+// redactText is s with what the detectors find removed (or withheld
+// when it cannot be scanned).
+func (p *Pipeline) redactText(ctx context.Context, s string) string {
+	if s == "" || p.opts.Redactor == nil || !p.opts.RedactParams {
+		return s
+	}
+	r, err := p.opts.Redactor.RedactText(ctx, s)
+	if err != nil {
+		return "[withheld: could not be scanned for secrets]"
+	}
+	return r.Text
+}
+
+// targetOf names what a call is about, from its arguments: a path, URL,
+// query, URI, database or upstream tool (shortened).
+func targetOf(c Call) string {
+	if c.URI != "" {
+		return c.URI
+	}
+	for _, k := range []string{"path", "url", "query", "uri", "database"} {
+		if v, ok := c.Args[k].(string); ok && v != "" {
+			return shorten(v, 120)
+		}
+	}
+	if c.UpstreamTool != "" {
+		return c.Upstream + "/" + c.UpstreamTool
+	}
+	return ""
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // approvalParams is what the user is shown of a call's arguments: redacted

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +334,19 @@ func TestDescriptionListsEndpoints(t *testing.T) {
 		if !strings.Contains(d.Description, want) {
 			t.Errorf("description %q lacks %q", d.Description, want)
 		}
+	}
+}
+
+// TestErrorsSayItOnce: a failed lookup names the host once, the URL once,
+// and no resolver address.
+func TestErrorsSayItOnce(t *testing.T) {
+	tool := mustNew(t, Options{Endpoints: []Endpoint{{URL: "https://nowhere.test/*"}},
+		Resolver: func(_ context.Context, host string) ([]netip.Addr, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: host, Server: "127.0.0.53:53", IsNotFound: true}
+		}})
+	_, err := call(t, tool, "https://nowhere.test/v1/x")
+	msg := err.Error()
+	if !strings.Contains(msg, "cannot resolve nowhere.test (no such host)") || strings.Count(msg, "https://nowhere.test/v1/x") != 1 || strings.Contains(msg, "127.0.0.53") {
+		t.Fatalf("error = %q", msg)
 	}
 }

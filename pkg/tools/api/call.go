@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -113,7 +115,31 @@ func (t *Tool) sendError(ctx context.Context, r request, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("api_call %s %s: no complete response within %s", r.method, r.target.canonical, t.opts.Timeout)
 	}
+	// Say what went wrong once, without Go's wrapping that repeats the
+	// URL, and without internal addresses (the resolver's, the dialer's).
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return fmt.Errorf("api_call %s %s: cannot resolve %s (%s)", r.method, r.target.canonical, dns.Name, dnsReason(dns))
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Errorf("api_call %s %s: cannot connect: %v", r.method, r.target.canonical, op.Err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
 	return fmt.Errorf("api_call %s %s: %w", r.method, r.target.canonical, err)
+}
+
+func dnsReason(e *net.DNSError) string {
+	switch {
+	case e.IsNotFound:
+		return "no such host"
+	case e.IsTimeout:
+		return "the lookup timed out"
+	}
+	return "the lookup failed"
 }
 
 // redirect decides whether resp is a redirect to follow and builds the

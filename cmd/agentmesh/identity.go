@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -27,7 +30,7 @@ func newIdentityCmd(g *globals) *cobra.Command {
 A separate authority key issues short-lived credentials carrying the
 capability scopes of agentmesh.yaml.`,
 	}
-	cmd.AddCommand(newIdentityCreateCmd(g), newIdentityShowCmd(g), newIdentityRotateCmd(g))
+	cmd.AddCommand(newIdentityCreateCmd(g), newIdentityShowCmd(g), newIdentityRotateCmd(g), newIdentitySetSponsorCmd(g))
 	return cmd
 }
 
@@ -52,7 +55,7 @@ func newIdentityCreateCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "agent name: the DID becomes did:agentmesh:NAME (default: agent.name from the configuration)")
 	cmd.Flags().StringVar(&opts.Sponsor, "sponsor", "", "e-mail address of the accountable person (default: agent.sponsor from the configuration)")
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace an existing identity (its keys are kept in keys/retired)")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace an existing identity: its keys move to keys/retired/ and its audit log to retired/ (the paths are printed); to change only the sponsor use set-sponsor")
 	return cmd
 }
 
@@ -81,14 +84,41 @@ func identityCreateRun(g *globals, opts identityCreateOptions) error {
 	return nil
 }
 
+// listDir names the entries of dir (none if it does not exist).
+func listDir(dir string) map[string]bool {
+	names := map[string]bool{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names
+}
+
+// newFiles returns the paths of dir's entries that are not in before,
+// sorted, leaving out SQLite's -wal and -shm companions.
+func newFiles(dir string, before map[string]bool) []string {
+	var out []string
+	for name := range listDir(dir) {
+		if before[name] || strings.HasSuffix(name, "-wal") || strings.HasSuffix(name, "-shm") {
+			continue
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	sort.Strings(out)
+	return out
+}
+
 // createIdentity makes the state directory, the identity and its first
-// credential.
+// credential. With --force it says where the previous identity's audit log
+// and keys went.
 func (g *globals) createIdentity(cfg *config.Config, opts identityCreateOptions) (*identity.Identity, error) {
 	d, err := state.Create(cfg.Source.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	now := opts.Now()
+	retiredDB, retiredKeys := d.Join(state.RetiredDir), d.Join(state.RetiredKeysDir)
+	dbBefore, keysBefore := listDir(retiredDB), listDir(retiredKeys)
 	if opts.Force {
 		// A new identity starts a new audit log: the old one (signed by
 		// the old keys) is kept beside the retired keys.
@@ -97,8 +127,25 @@ func (g *globals) createIdentity(cfg *config.Config, opts identityCreateOptions)
 		}
 	}
 	id, err := identity.Create(d, identity.CreateOptions{Name: opts.Name, Sponsor: opts.Sponsor, Force: opts.Force, Now: now})
+	var oldLog, oldKeys []string
+	if opts.Force {
+		oldLog, oldKeys = newFiles(retiredDB, dbBefore), newFiles(retiredKeys, keysBefore)
+	}
 	if err != nil {
+		if len(oldLog) > 0 {
+			err = fmt.Errorf("%w (the previous audit log was moved to %s)", err, strings.Join(oldLog, ", "))
+		}
 		return nil, fmt.Errorf("identity create: %w", err)
+	}
+	for _, p := range oldLog {
+		g.io.Success("moved the previous audit log to %s", p)
+	}
+	if len(oldKeys) > 0 {
+		names := make([]string, len(oldKeys))
+		for i, p := range oldKeys {
+			names[i] = filepath.Base(p)
+		}
+		g.io.Success("moved the previous keys to %s%c (%s)", retiredKeys, filepath.Separator, strings.Join(names, ", "))
 	}
 	cred, err := mcpserver.Issuer(cfg, id).Issue(now)
 	if err != nil {
@@ -293,4 +340,76 @@ checkpoints) stays verifiable.`,
 			return nil
 		},
 	}
+}
+
+// actionSponsorChanged records `identity set-sponsor` in the audit log.
+const actionSponsorChanged audit.Action = "sponsor_changed"
+
+type identitySetSponsorOptions struct {
+	Now func() time.Time
+}
+
+func newIdentitySetSponsorCmd(g *globals) *cobra.Command {
+	opts := identitySetSponsorOptions{Now: time.Now}
+	return &cobra.Command{
+		Use:   "set-sponsor EMAIL",
+		Short: "Change the sponsor (the accountable person); keys and audit log stay",
+		Long: `Set-sponsor names a new sponsor in identity.json: the e-mail address of the
+person accountable for this server. The DID, the keys and the audit log stay
+as they are (identity create --force would start a new identity and a new
+audit log). The change is recorded in the audit log as sponsor_changed, with
+the old and the new sponsor and who made it, and a new credential naming the
+new sponsor is issued. Restart a running 'agentmesh serve' to use it.`,
+		Example: `  agentmesh identity set-sponsor devops@company.com
+  agentmesh --config /etc/agentmesh/agentmesh.yaml identity set-sponsor security@company.com`,
+		Args: exactArgs(1, "EMAIL, the new sponsor's e-mail address", "agentmesh identity set-sponsor devops@company.com"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return identitySetSponsorRun(g, opts, args[0])
+		},
+	}
+}
+
+func identitySetSponsorRun(g *globals, opts identitySetSponsorOptions, sponsor string) error {
+	if sponsor == config.PlaceholderSponsor {
+		return fmt.Errorf("identity set-sponsor: %s is the placeholder agentmesh uses when no sponsor is set: give the e-mail address of the person accountable for this server", sponsor)
+	}
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	id, previous, err := identity.SetSponsor(d, sponsor)
+	if err != nil {
+		return fmt.Errorf("identity set-sponsor: %w", err)
+	}
+	if previous == sponsor {
+		g.io.Success("the sponsor of %s is already %s; nothing changed", id.DID(), sponsor)
+		return nil
+	}
+	now := opts.Now()
+	changed := audit.Entry{Action: actionSponsorChanged, Timestamp: now, Details: details(map[string]any{
+		"from": previous, "to": sponsor, "by": operator(),
+	})}
+	entries := []audit.Entry{changed}
+	// Credentials name the sponsor too: issue one that names the new one.
+	cred, err := mcpserver.Issuer(cfg, id).Issue(now)
+	if err == nil {
+		err = identity.WriteCredential(d, cred)
+	}
+	if err != nil {
+		fmt.Fprintf(g.io.Err, "agentmesh: warning: issuing a credential for the new sponsor: %v (agentmesh serve issues one when it starts)\n", err)
+	} else {
+		issued := credentialIssuedEntry(cred)
+		issued.Timestamp = now
+		entries = append(entries, issued)
+	}
+	if err := g.recordLifecycle(context.Background(), cfg, d, id, entries...); err != nil {
+		return fmt.Errorf("identity set-sponsor: the sponsor in %s is now %s, but %w", d.Join(state.IdentityDoc), sponsor, err)
+	}
+	g.io.Success("the sponsor of %s is now %s (was %s)", id.DID(), sponsor, previous)
+	g.io.Hint("recorded in the audit log as %s; the keys and the audit log are unchanged", actionSponsorChanged)
+	if cfg.Source.File != "" && cfg.Agent.Sponsor != sponsor {
+		g.io.Hint("agent.sponsor in %s still says %s: update it too (it is used when an identity is created)", cfg.Source.File, cfg.Agent.Sponsor)
+	}
+	g.io.Hint("restart a running `agentmesh serve` to use the new sponsor")
+	return nil
 }

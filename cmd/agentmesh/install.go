@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,19 +8,21 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 type installClaudeOptions struct {
-	Name   string
+	Name string
+	// Config is --config-file: the agentmesh.yaml the server should use
+	// when it is not the one the usual lookup finds.
 	Config string
 	File   string
 	Print  bool
@@ -43,44 +43,57 @@ func newInstallCmd(g *globals) *cobra.Command {
 		Use:   "claude",
 		Short: "Add or update agentmesh in Claude Desktop's mcpServers",
 		Long: `Adds (or updates) an mcpServers entry that starts 'agentmesh serve' in Claude
-Desktop's configuration, with absolute paths (Claude Desktop may start servers
-in /). The old file is backed up beside it first, other servers and settings
-are kept, and the result is valid JSON.
+Desktop's configuration. Claude Desktop starts servers in /, so the entry
+names everything with absolute paths: the agentmesh executable and, with
+--config, the configuration file this command finds the way every command
+does (--config-file or --config, $AGENTMESH_CONFIG, ./agentmesh.yaml,
+$XDG_CONFIG_HOME/agentmesh/agentmesh.yaml). Only when none exists does the
+server use the embedded defaults. A --state-dir or $AGENTMESH_STATE_DIR in
+effect is written into the entry too.
+
+The old file is backed up beside it first (FILE.bak-TIME, never overwriting
+an earlier backup); other servers and settings are kept, in their order. The
+file may be JSONC (// and /* */ comments, trailing commas); the result is
+plain JSON, so comments are not kept in it (the backup has them). A file
+that cannot be read is reported as FILE:LINE:COL and left alone.
 
 With --govern NAME, an existing stdio server entry is put behind agentmesh
 instead: its command becomes 'agentmesh serve --no-builtin-tools
 --no-config-upstreams --upstream-name NAME --prefix "" -- <its command>',
-so Claude Desktop sees
-the same tools, now governed (policies, redaction, audit, trust, tool
-pinning). --ungovern NAME restores the original command.
+so Claude Desktop sees the same tools, now governed (policies, redaction,
+audit, trust, tool pinning). --ungovern NAME restores the original command.
 
-Claude Desktop's file is found at:
+--print writes nothing: it prints the resulting file (or, when there is no
+file yet, a new file holding just the mcpServers entry) to stdout.
+
+Claude Desktop's file is found at (--file names another):
   macOS    ~/Library/Application Support/Claude/claude_desktop_config.json
   Windows  %APPDATA%\Claude\claude_desktop_config.json
-Elsewhere name it with --file.`,
-		Example: `  agentmesh install claude --config ./agentmesh.yaml
-  agentmesh install claude --file ~/.config/Claude/claude_desktop_config.json
+  Linux    $XDG_CONFIG_HOME/Claude/claude_desktop_config.json
+           (default ~/.config/Claude/claude_desktop_config.json)`,
+		Example: `  agentmesh install claude
+  agentmesh install claude --config ./agentmesh.yaml
+  agentmesh install claude --file ~/claude_desktop_config.json
   agentmesh install claude --print
   agentmesh install claude --govern filesystem --govern github --config-file ./agentmesh.yaml
   agentmesh install claude --ungovern github`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if opts.Config == "" {
-				opts.Config = g.v.GetString("config")
-			}
 			return installClaudeRun(g, opts)
 		},
 	}
 	f := claude.Flags()
 	f.StringVar(&opts.Name, "name", "agentmesh", "the mcpServers key")
-	f.StringVar(&opts.Config, "config-file", "", "agentmesh.yaml the server should use (default: --config, if given)")
-	f.StringVar(&opts.File, "file", "", "Claude Desktop's configuration file (default: its path on macOS and Windows)")
-	f.BoolVar(&opts.Print, "print", false, "print the resulting configuration instead of writing it")
+	f.StringVar(&opts.Config, "config-file", "", "agentmesh.yaml the server should use (default: the one every command finds: --config, $AGENTMESH_CONFIG, ./agentmesh.yaml, ~/.config/agentmesh/agentmesh.yaml)")
+	f.StringVar(&opts.File, "file", "", "Claude Desktop's configuration file (default: its path on this OS, see above)")
+	f.BoolVar(&opts.Print, "print", false, "print the resulting configuration to stdout instead of writing it (needs no file)")
 	f.StringArrayVar(&opts.Govern, "govern", nil, "put the existing mcpServers entry NAME behind agentmesh (repeatable)")
 	f.StringArrayVar(&opts.Ungovern, "ungovern", nil, "restore the mcpServers entry NAME that --govern wrapped (repeatable)")
 	cmd.AddCommand(claude)
 	return cmd
 }
+
+const claudeConfigFile = "claude_desktop_config.json"
 
 // claudeConfigPath is Claude Desktop's configuration file on this OS.
 func claudeConfigPath() (string, error) {
@@ -88,36 +101,82 @@ func claudeConfigPath() (string, error) {
 	case "darwin":
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("cannot find Claude Desktop's configuration (%v): name it with --file", err)
 		}
-		return filepath.Join(home, "Library", "Application Support", "Claude", "claude_desktop_config.json"), nil
+		return filepath.Join(home, "Library", "Application Support", "Claude", claudeConfigFile), nil
 	case "windows":
 		if appdata := os.Getenv("APPDATA"); appdata != "" {
-			return filepath.Join(appdata, "Claude", "claude_desktop_config.json"), nil
+			return filepath.Join(appdata, "Claude", claudeConfigFile), nil
 		}
-		return "", errors.New("APPDATA is not set")
+		return "", errors.New("cannot find Claude Desktop's configuration: APPDATA is not set; name the file with --file")
 	}
-	return "", fmt.Errorf("Claude Desktop has no official configuration path on %s: name the file with --file", runtime.GOOS)
+	// Linux and the other Unix systems follow the XDG base directories.
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "Claude", claudeConfigFile), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find Claude Desktop's configuration (%v): name it with --file", err)
+	}
+	return filepath.Join(home, ".config", "Claude", claudeConfigFile), nil
 }
 
-type mcpServerEntry struct {
-	Command string            `json:"command"`
-	Args    []string          `json:"args"`
-	Env     map[string]string `json:"env"`
+// installServeArgs is `serve` with the configuration (and state directory)
+// that this command finds, as absolute paths: Claude Desktop starts servers
+// in / with its own environment, where the lookup would find something else.
+func installServeArgs(g *globals, configFile string) ([]string, *config.Config, error) {
+	flag := g.v.GetString("config")
+	if configFile != "" {
+		p, err := filepath.Abs(configFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil, fmt.Errorf("install claude: --config-file %s does not exist; name an agentmesh.yaml (create one with `agentmesh init`)", p)
+		case err != nil:
+			return nil, nil, fmt.Errorf("install claude: --config-file: %w", err)
+		case st.IsDir():
+			return nil, nil, fmt.Errorf("install claude: --config-file %s is a directory; name the agentmesh.yaml inside it", p)
+		}
+		flag = p
+	}
+	env, err := config.OSEnv(flag, g.v.GetString("state-dir"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("install claude: %w", err)
+	}
+	serve := []string{"serve"}
+	if cfg.Source.File != "" {
+		serve = append(serve, "--config", cfg.Source.File)
+	}
+	if from := cfg.Source.StateDirFrom; from == "--state-dir" || from == "AGENTMESH_STATE_DIR" {
+		serve = append(serve, "--state-dir", cfg.Source.StateDir)
+	}
+	return serve, cfg, nil
 }
 
 func installClaudeRun(g *globals, opts installClaudeOptions) error {
 	path := opts.File
 	if path == "" {
 		p, err := claudeConfigPath()
-		if err != nil {
+		switch {
+		case err == nil:
+			path = p
+		case !opts.Print:
 			return fmt.Errorf("install claude: %w", err)
 		}
-		path = p
 	}
-	path, err := filepath.Abs(path)
-	if err != nil {
-		return err
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return err
+		}
+		path = abs
 	}
 	exe, err := opts.Exe()
 	if err != nil {
@@ -129,44 +188,66 @@ func installClaudeRun(g *globals, opts installClaudeOptions) error {
 	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
 		fmt.Fprintf(g.io.Err, "agentmesh: warning: %s is a temporary `go run` binary; install agentmesh (go install ./cmd/agentmesh) and run this again\n", exe)
 	}
-	serve := []string{"serve"}
-	if opts.Config != "" {
-		cfg, err := filepath.Abs(opts.Config)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(cfg); err != nil {
-			return fmt.Errorf("install claude: configuration %s: %w", cfg, err)
-		}
-		serve = append(serve, "--config", cfg)
+	serve, cfg, err := installServeArgs(g, opts.Config)
+	if err != nil {
+		return err
 	}
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	var old []byte
+	exists := false
+	if path != "" {
+		old, err = os.ReadFile(path)
+		switch {
+		case err == nil:
+			exists = true
+		case errors.Is(err, fs.ErrNotExist):
+			old = nil
+		default:
+			return fmt.Errorf("install claude: %w", err)
+		}
+	}
+	name := path
+	if name == "" {
+		name = claudeConfigFile
+	}
+	top, src, err := parseClaudeConfig(name, old)
+	if err != nil {
 		return fmt.Errorf("install claude: %w", err)
 	}
-	var updated []byte
 	var done []string
 	if len(opts.Govern) > 0 || len(opts.Ungovern) > 0 {
-		updated, done, err = governServers(old, exe, serve, opts.Govern, opts.Ungovern)
+		done, err = governServers(src, top, exe, serve, opts.Govern, opts.Ungovern)
 	} else {
-		entry := mcpServerEntry{Command: exe, Args: serve, Env: map[string]string{}}
-		updated, err = withServer(old, opts.Name, entry)
-		done = []string{fmt.Sprintf("added %q to %s: %s %s", opts.Name, path, entry.Command, strings.Join(entry.Args, " "))}
+		done, err = withServer(src, top, opts.Name, exe, serve)
 	}
 	if err != nil {
-		return fmt.Errorf("install claude: %s: %w", path, err)
+		return fmt.Errorf("install claude: %w", err)
 	}
+	updated := src.format(top)
 	if opts.Print {
-		_, err := g.io.Out.Write(updated)
-		return err
+		if _, err := g.io.Out.Write(updated); err != nil {
+			return err
+		}
+		switch {
+		case path == "":
+			g.io.Hint("printed a new Claude Desktop configuration; nothing was written: add its mcpServers entry to Claude Desktop's %s", claudeConfigFile)
+		case !exists:
+			g.io.Hint("printed what would be written to %s (it does not exist yet); nothing was written", path)
+		default:
+			g.io.Hint("printed what would be written to %s; nothing was written", path)
+		}
+		installConfigHint(g, cfg)
+		if src.comments {
+			fmt.Fprintf(g.io.Err, "agentmesh: warning: %s has comments; the printed JSON does not keep them\n", path)
+		}
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("install claude: %w", err)
 	}
-	if old != nil {
-		backup := path + ".bak-" + opts.Now().UTC().Format("20060102T150405Z")
-		if err := os.WriteFile(backup, old, 0o600); err != nil {
-			return fmt.Errorf("install claude: backing up %s: %w", path, err)
+	backup := ""
+	if exists {
+		if backup, err = backupFile(path, old, opts.Now()); err != nil {
+			return fmt.Errorf("install claude: backing up %s (nothing was changed): %w", path, err)
 		}
 		g.io.Success("backed up %s to %s", path, backup)
 	}
@@ -176,138 +257,134 @@ func installClaudeRun(g *globals, opts installClaudeOptions) error {
 	for _, d := range done {
 		g.io.Success("%s", d)
 	}
+	installConfigHint(g, cfg)
+	if src.comments {
+		fmt.Fprintf(g.io.Err, "agentmesh: warning: the comments in %s are not kept in the rewritten file (it is plain JSON now); the original, with its comments, is %s\n", path, backup)
+	}
 	g.io.Hint("restart Claude Desktop to pick it up")
 	return nil
 }
 
-// withServer returns the configuration with mcpServers[name] set, keeping
-// every other key and server as it was.
-func withServer(old []byte, name string, entry mcpServerEntry) ([]byte, error) {
-	top, err := parseClaudeConfig(old)
+// installConfigHint says which agentmesh.yaml the entry names.
+func installConfigHint(g *globals, cfg *config.Config) {
+	if cfg.Source.File == "" {
+		g.io.Hint("no agentmesh.yaml found: the server uses the embedded defaults (name one with --config)")
+		return
+	}
+	g.io.Hint("the server uses %s (found from %s)", cfg.Source.File, cfg.Source.FileFrom)
+}
+
+// backupFile copies data to PATH.bak-TIME, adding -2, -3, ... rather than
+// overwriting an earlier backup, and returns the backup's path.
+func backupFile(path string, data []byte, now time.Time) (string, error) {
+	base := path + ".bak-" + now.UTC().Format("20060102T150405Z")
+	for i := 1; i <= 1000; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := state.CreateExclusive(name, data)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%s-2 to -1000 all exist: remove old backups", base)
+}
+
+// withServer sets mcpServers[name] to start exe with args, keeping every
+// other key and server as it was, in its order. An existing entry keeps
+// its other keys (env, ...); a new one is {command, args, env}.
+func withServer(src *jsonSource, top *jsonValue, name, exe string, args []string) ([]string, error) {
+	servers, err := src.servers(top, true)
 	if err != nil {
 		return nil, err
 	}
-	servers := map[string]json.RawMessage{}
-	if raw, ok := top["mcpServers"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &servers); err != nil {
-			return nil, fmt.Errorf("mcpServers is not a JSON object (%v); nothing was changed", err)
-		}
+	verb := "added %q to %s"
+	if e := servers.get(name); e != nil && e.kind == kindObject {
+		verb = "updated %q in %s"
+		e.setAt(0, "command", jsonString(exe))
+		e.setAfter("args", "command", jsonStrings(args))
+	} else {
+		e := &jsonValue{kind: kindObject}
+		e.set("command", jsonString(exe))
+		e.set("args", jsonStrings(args))
+		e.set("env", &jsonValue{kind: kindObject})
+		servers.set(name, e)
 	}
-	e, err := json.Marshal(entry)
-	if err != nil {
-		return nil, err
-	}
-	servers[name] = e
-	return formatClaudeConfig(top, servers)
-}
-
-// parseClaudeConfig reads the top level of Claude Desktop's configuration,
-// keeping every key as it is; an empty file is an empty object.
-func parseClaudeConfig(old []byte) (map[string]json.RawMessage, error) {
-	top := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(old)) > 0 {
-		if err := json.Unmarshal(old, &top); err != nil {
-			return nil, fmt.Errorf("is not a JSON object (%v); fix or move it first, nothing was changed", err)
-		}
-	}
-	return top, nil
-}
-
-// formatClaudeConfig sets mcpServers and writes the configuration indented,
-// without HTML escaping, with a final newline.
-func formatClaudeConfig(top map[string]json.RawMessage, servers any) ([]byte, error) {
-	var err error
-	if top["mcpServers"], err = json.Marshal(servers); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(top); err != nil {
-		return nil, err
-	}
-	// Indent nested raw messages consistently.
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, bytes.TrimSpace(buf.Bytes()), "", "  "); err != nil {
-		return nil, err
-	}
-	pretty.WriteByte('\n')
-	return pretty.Bytes(), nil
+	return []string{fmt.Sprintf(verb+": %s %s", name, src.name, exe, shellJoin(args))}, nil
 }
 
 // governServers rewrites existing stdio entries to start through agentmesh
 // (govern), or back (ungovern). A governed entry's args are
 // serve [--config F] --no-builtin-tools --no-config-upstreams --upstream-name NAME --prefix "" -- COMMAND ARGS,
 // so the original command is recoverable from the entry itself.
-func governServers(old []byte, exe string, serve, govern, ungovern []string) ([]byte, []string, error) {
-	if len(bytes.TrimSpace(old)) == 0 {
-		return nil, nil, errors.New("has no mcpServers to govern; add the servers to Claude Desktop first")
+func governServers(src *jsonSource, top *jsonValue, exe string, serve, govern, ungovern []string) ([]string, error) {
+	if len(top.members) == 0 {
+		return nil, fmt.Errorf("%s has no mcpServers to govern; add the servers to Claude Desktop first", src.name)
 	}
-	top, err := parseClaudeConfig(old)
+	servers, err := src.servers(top, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	servers := map[string]map[string]json.RawMessage{}
-	if raw, ok := top["mcpServers"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &servers); err != nil {
-			return nil, nil, fmt.Errorf("mcpServers is not an object of server objects (%v); nothing was changed", err)
-		}
+	if servers == nil {
+		return nil, fmt.Errorf("%s has no mcpServers to govern; add the servers to Claude Desktop first", src.name)
 	}
 	var done []string
-	get := func(name string) (map[string]json.RawMessage, string, []string, error) {
-		e, ok := servers[name]
-		if !ok {
-			names := make([]string, 0, len(servers))
-			for n := range servers {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return nil, "", nil, fmt.Errorf("has no mcpServers entry %q (entries: %s); nothing was changed", name, strings.Join(names, ", "))
+	get := func(name string) (*jsonValue, string, []string, error) {
+		e := servers.get(name)
+		if e == nil {
+			return nil, "", nil, fmt.Errorf("%s has no mcpServers entry %q (entries: %s); nothing was changed", src.name, name, strings.Join(servers.keys(), ", "))
 		}
-		var command string
+		if e.kind != kindObject {
+			return nil, "", nil, src.errorAt(e.off, "mcpServers entry %q is %s, not an object; nothing was changed", name, e.kind)
+		}
+		cmd := e.get("command")
+		if cmd == nil || cmd.kind != kindString || cmd.text == "" {
+			return nil, "", nil, src.errorAt(e.off, "mcpServers entry %q has no command (only stdio servers can be governed this way; put a remote server under upstreams: in agentmesh.yaml); nothing was changed", name)
+		}
 		var args []string
-		if err := json.Unmarshal(e["command"], &command); err != nil || command == "" {
-			return nil, "", nil, fmt.Errorf("mcpServers entry %q has no command (only stdio servers can be governed this way; put a remote server under upstreams: in agentmesh.yaml); nothing was changed", name)
-		}
-		if raw, ok := e["args"]; ok && string(raw) != "null" {
-			if err := json.Unmarshal(raw, &args); err != nil {
-				return nil, "", nil, fmt.Errorf("mcpServers entry %q: args is not a list of strings; nothing was changed", name)
+		if a := e.get("args"); a != nil && a.kind != kindNull {
+			var ok bool
+			if args, ok = a.strings(); !ok {
+				return nil, "", nil, src.errorAt(a.off, "mcpServers entry %q: args is not a list of strings; nothing was changed", name)
 			}
 		}
-		return e, command, args, nil
+		return e, cmd.text, args, nil
 	}
 	for _, name := range govern {
 		if err := identity.ValidName(name); err != nil || strings.Contains(name, "__") {
-			return nil, nil, fmt.Errorf("mcpServers entry %q cannot be an upstream name (letters, digits, '-' and '_'; no \"__\"): rename it in Claude Desktop first; nothing was changed", name)
+			return nil, fmt.Errorf("mcpServers entry %q cannot be an upstream name (letters, digits, '-' and '_'; no \"__\"): rename it in Claude Desktop first; nothing was changed", name)
 		}
 		e, command, args, err := get(name)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if _, _, governed := governedCommand(args); governed {
-			return nil, nil, fmt.Errorf("mcpServers entry %q is already governed by agentmesh; nothing was changed", name)
+			return nil, fmt.Errorf("mcpServers entry %q is already governed by agentmesh; nothing was changed", name)
 		}
 		wrapped := append(append([]string{}, serve...), "--no-builtin-tools", "--no-config-upstreams", "--upstream-name", name, "--prefix", "", "--", command)
 		wrapped = append(wrapped, args...)
-		e["command"], _ = json.Marshal(exe)
-		e["args"], _ = json.Marshal(wrapped)
+		e.set("command", jsonString(exe))
+		e.setAfter("args", "command", jsonStrings(wrapped))
 		done = append(done, fmt.Sprintf("%q now starts through agentmesh: %s %s", name, exe, shellJoin(wrapped)))
 	}
 	for _, name := range ungovern {
 		e, _, args, err := get(name)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		orig, origArgs, governed := governedCommand(args)
 		if !governed {
-			return nil, nil, fmt.Errorf("mcpServers entry %q was not governed by agentmesh (install claude --govern); nothing was changed", name)
+			return nil, fmt.Errorf("mcpServers entry %q was not governed by agentmesh (install claude --govern); nothing was changed", name)
 		}
-		e["command"], _ = json.Marshal(orig)
-		e["args"], _ = json.Marshal(origArgs)
+		e.set("command", jsonString(orig))
+		e.setAfter("args", "command", jsonStrings(origArgs))
 		done = append(done, fmt.Sprintf("%q restored: %s %s", name, orig, strings.Join(origArgs, " ")))
 	}
-	out, err := formatClaudeConfig(top, servers)
-	return out, done, err
+	return done, nil
 }
 
 // governedCommand recognises an entry --govern wrote and returns the

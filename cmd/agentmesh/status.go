@@ -138,7 +138,7 @@ func statusRun(g *globals, opts statusOptions) error {
 	}
 	v.Identity = identityStatus{DID: id.DID(), Fingerprint: id.Doc.Current().Fingerprint, Sponsor: id.Doc.Sponsor, Keys: len(id.Doc.Keys)}
 	if id.Doc.Sponsor == config.PlaceholderSponsor {
-		v.Attention = append(v.Attention, "the sponsor is a placeholder: set agent.sponsor and run `agentmesh identity create --force --sponsor EMAIL`")
+		v.Attention = append(v.Attention, "the sponsor is a placeholder: run `agentmesh identity set-sponsor EMAIL` (and set agent.sponsor in agentmesh.yaml)")
 	}
 	v.Credential = describeCredential(cfg, d, &id.Doc, now)
 	if !v.Credential.Valid {

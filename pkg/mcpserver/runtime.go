@@ -216,7 +216,7 @@ func (rt *Runtime) ensureIdentity() (created bool, err error) {
 			rt.ID, err = identity.Create(rt.Dir, identity.CreateOptions{Name: rt.Cfg.Agent.Name, Sponsor: rt.Cfg.Agent.Sponsor, Now: rt.opts.now()})
 			if err == nil {
 				if rt.Cfg.Agent.Sponsor == config.PlaceholderSponsor {
-					rt.warnf("created identity %s with a placeholder sponsor; set agent.sponsor in agentmesh.yaml or run `agentmesh identity create --force --sponsor EMAIL`", rt.ID.DID())
+					rt.warnf("created identity %s with a placeholder sponsor; run `agentmesh identity set-sponsor EMAIL` (and set agent.sponsor in agentmesh.yaml)", rt.ID.DID())
 				}
 				return true, nil
 			}

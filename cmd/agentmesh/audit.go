@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,7 @@ line, byte for byte as hashed.`,
   agentmesh audit --tool api_call --result blocked --since 1h
   agentmesh audit --follow
   agentmesh audit --output jsonl | jq .`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return auditListRun(g, opts)
 		},
@@ -51,7 +52,7 @@ line, byte for byte as hashed.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Agent, "agent", "", "only entries of this agent DID")
 	f.StringVar(&opts.Tool, "tool", "", "only entries of this tool")
-	f.StringVar(&opts.Result, "result", "", "only entries with this result: allowed, blocked, redacted or error")
+	f.StringVar(&opts.Result, "result", "", "only entries with this result: allowed, blocked, redacted, withheld (a redact rule matched and nothing could be removed) or error")
 	f.StringVar(&opts.Since, "since", "", "only entries since a duration ago (1h, 30m) or an RFC 3339 time")
 	f.IntVar(&opts.Limit, "limit", 50, "show at most the newest N entries (0: all)")
 	f.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new entries as they are written (by any process)")
@@ -85,10 +86,13 @@ func auditListRun(g *globals, opts auditListOptions) error {
 			return fmt.Errorf("%w (audit also accepts jsonl)", err)
 		}
 	}
+	if opts.Follow && format == ui.JSON {
+		return fmt.Errorf("--follow streams entries as they are written, which --output json (one array) cannot: use --output jsonl (one JSON entry per line)")
+	}
 	switch opts.Result {
-	case "", "allowed", "blocked", "redacted", "error":
+	case "", "allowed", "blocked", "redacted", "withheld", "error":
 	default:
-		return fmt.Errorf("--result %q: want allowed, blocked, redacted or error", opts.Result)
+		return fmt.Errorf("--result %q: want allowed, blocked, redacted, withheld or error", opts.Result)
 	}
 	if opts.Limit < 0 {
 		return fmt.Errorf("--limit must not be negative")
@@ -109,25 +113,27 @@ func auditListRun(g *globals, opts auditListOptions) error {
 	if err != nil {
 		return err
 	}
+	// A followed listing is printed as a stream: one header, then rows in
+	// the same columns as they come.
+	var stream *ui.RowStream
 	switch {
 	case jsonl:
 		for _, s := range entries {
 			fmt.Fprintf(g.io.Out, "%s\n", s.Raw)
 		}
-	case format == ui.JSON && !opts.Follow:
+	case format == ui.JSON:
 		out := make([]jsonRaw, len(entries))
 		for i, s := range entries {
 			out[i] = s.Raw
 		}
 		return ui.WriteJSON(g.io.Out, out)
+	case opts.Follow:
+		stream = g.io.StreamRows(format, entryHeaders)
+		stream.Rows(entryRows(entries))
+	case len(entries) == 0:
+		fmt.Fprintln(g.io.Err, "no audit entries match")
+		return nil
 	default:
-		if format == ui.JSON {
-			return fmt.Errorf("--follow streams entries: use --output jsonl")
-		}
-		if len(entries) == 0 && !opts.Follow {
-			fmt.Fprintln(g.io.Err, "no audit entries match")
-			return nil
-		}
 		g.io.Rows(format, entryHeaders, entryRows(entries))
 	}
 	if !opts.Follow {
@@ -145,7 +151,7 @@ func auditListRun(g *globals, opts auditListOptions) error {
 		if jsonl {
 			fmt.Fprintf(g.io.Out, "%s\n", s.Raw)
 		} else {
-			g.io.Rows(ui.Text, nil, entryRows([]auditlog.Stored{s}))
+			stream.Rows(entryRows([]auditlog.Stored{s}))
 		}
 	}
 	return nil
@@ -156,7 +162,9 @@ type jsonRaw []byte
 
 func (r jsonRaw) MarshalJSON() ([]byte, error) { return r, nil }
 
-var entryHeaders = []string{"seq", "time", "action", "tool", "result", "trust", "reason"}
+// entryHeaders are the columns of the audit listing. target comes last so
+// that the columns before it keep their places for scripts reading text.
+var entryHeaders = []string{"seq", "time", "action", "tool", "result", "trust", "reason", "target"}
 
 // entryRows shows a call whose intent was logged ahead (write-ahead) as
 // one row, "INTENT→SEQ", when both are listed; an intent with no outcome
@@ -196,9 +204,88 @@ func entryRows(entries []auditlog.Stored) [][]string {
 		if e.Action == audit.ActionToolIntent {
 			result = "… no outcome yet"
 		}
-		rows = append(rows, []string{seq, e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, reason})
+		rows = append(rows, []string{seq, e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, reason, entryTarget(e)})
 	}
 	return rows
+}
+
+// shortLen is how many characters of a database query or of code the
+// target column shows.
+const shortLen = 40
+
+// entryTarget is what a call reached for: the path, URL, database query,
+// code or upstream tool. It comes from the access the pipeline recorded
+// ("read filesystem:/data/users.json", "call api:https://x/y", "call
+// mcp:files/read_file"), else from the call's parameters.
+func entryTarget(e audit.Entry) string {
+	var params map[string]any
+	if len(e.Params) > 0 {
+		_ = json.Unmarshal(e.Params, &params)
+	}
+	param := func(key string) string {
+		v, _ := params[key].(string)
+		return v
+	}
+	var details struct {
+		Access       string `json:"access"`
+		Upstream     string `json:"upstream"`
+		UpstreamTool string `json:"upstream_tool"`
+	}
+	if len(e.Details) > 0 {
+		_ = json.Unmarshal(e.Details, &details)
+	}
+	if details.Access != "" {
+		_, target, ok := strings.Cut(details.Access, " ")
+		if !ok {
+			return details.Access
+		}
+		kind, what, ok := strings.Cut(target, ":")
+		if !ok {
+			return target
+		}
+		switch kind {
+		case "filesystem", "api", "mcp":
+			return what
+		case "database":
+			if q := param("query"); q != "" {
+				return what + ": " + shorten(q, shortLen)
+			}
+			return target
+		case "code":
+			if c := param("code"); c != "" {
+				return what + ": " + shorten(c, shortLen)
+			}
+			return target
+		}
+		return target
+	}
+	for _, key := range []string{"path", "url", "uri"} {
+		if v := param(key); v != "" {
+			return v
+		}
+	}
+	for _, key := range []string{"query", "code"} {
+		if v := param(key); v != "" {
+			return shorten(v, shortLen)
+		}
+	}
+	switch {
+	case details.Upstream != "" && details.UpstreamTool != "":
+		return details.Upstream + "/" + details.UpstreamTool
+	case e.Upstream != "":
+		return "upstream " + e.Upstream
+	}
+	return ""
+}
+
+// shorten puts s on one line and cuts it to n characters, ending it with
+// "…" when anything was cut.
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return strings.TrimSpace(string(r[:n-1])) + "…"
+	}
+	return s
 }
 
 type auditVerifyOptions struct {
@@ -246,7 +333,7 @@ state directory, so an auditor can check it on another machine.`,
   agentmesh audit verify --witness-key witness.example+8e1c0b5a+BF0pW...
   agentmesh audit prove 41 > proof.json && agentmesh audit verify --proof proof.json
   agentmesh audit verify --proof proof.json --key 'agentmesh/did:agentmesh:srv/3ea0...+626cf83e+AUm...'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if opts.Key != "" && opts.Proof == "" {
 				return usageError(c, "--key goes with --proof FILE: it names the key that signed the proof's checkpoint")
@@ -432,7 +519,7 @@ func newAuditProveCmd(g *globals) *cobra.Command {
 and the RFC 6962 audit path between them. Anyone with the identity's public
 keys can check it offline with 'agentmesh audit verify --proof FILE'.`,
 		Example: "  agentmesh audit prove 41 > proof-41.json",
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1, "SEQ, the entry's sequence number", "agentmesh audit prove 41"),
 		RunE: func(c *cobra.Command, args []string) error {
 			seq, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || seq < 0 {
@@ -471,7 +558,7 @@ cloudevents wraps each in a CloudEvents 1.0 structured-mode JSON event
 (type dev.agentmesh.audit.<action>, id = origin/seq).`,
 		Example: `  agentmesh audit export --format jsonl > audit.jsonl
   agentmesh audit export --format cloudevents --since 24h`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return auditExportRun(g, opts)
 		},

@@ -15,6 +15,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/policy"
+	"github.com/agentmesh/agentmesh/pkg/ui"
 )
 
 type initOptions struct {
@@ -39,7 +40,7 @@ The name and sponsor come from --name and --sponsor; on a terminal init asks
 for them. Existing files are not overwritten without --force.`,
 		Example: `  agentmesh init --name mcp-tool-server --sponsor devops@company.com
   agentmesh init ./my-server --name files --sponsor me@example.com`,
-		Args: cobra.MaximumNArgs(1),
+		Args: maxArgs(1, "DIR, the directory to write agentmesh.yaml into", "agentmesh init ./my-server --name files --sponsor me@example.com"),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Dir = "."
 			if len(args) == 1 {
@@ -54,7 +55,20 @@ for them. Existing files are not overwritten without --force.`,
 	return cmd
 }
 
+// initResult is `init --output json`.
+type initResult struct {
+	Files    []string `json:"files"`
+	Config   string   `json:"config"`
+	StateDir string   `json:"state_dir"`
+	DID      string   `json:"did"`
+	Key      string   `json:"key"`
+}
+
 func initRun(g *globals, opts initOptions) error {
+	format, err := g.format()
+	if err != nil {
+		return err
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return err
@@ -89,6 +103,7 @@ func initRun(g *globals, opts initOptions) error {
 			return fmt.Errorf("init: refusing to overwrite %s: pass --force to replace", strings.Join(existing, " and "))
 		}
 	}
+	written := make([]string, 0, len(files))
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 			return fmt.Errorf("init: %w", err)
@@ -96,6 +111,7 @@ func initRun(g *globals, opts initOptions) error {
 		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
 			return fmt.Errorf("init: %w", err)
 		}
+		written = append(written, f.path)
 		g.io.Success("wrote %s", f.path)
 	}
 	env, err := config.OSEnv(cfgPath, g.v.GetString("state-dir"))
@@ -118,6 +134,10 @@ func initRun(g *globals, opts initOptions) error {
 	fmt.Fprintln(g.io.Err, "\nNext:")
 	g.io.Hint("agentmesh identity show")
 	g.io.Hint("add %s to .gitignore: it holds private keys", filepath.Base(cfg.Source.StateDir)+"/")
+	if format == ui.JSON {
+		return ui.WriteJSON(g.io.Out, initResult{Files: written, Config: cfgPath, StateDir: cfg.Source.StateDir,
+			DID: id.DID(), Key: id.Doc.Current().Fingerprint})
+	}
 	return nil
 }
 

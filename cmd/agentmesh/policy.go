@@ -46,7 +46,7 @@ client, upstream, upstream_tool, method and uri; see docs/policy.md.`,
   agentmesh policy policies/ --validate --output json
   agentmesh policy test policies/default_test.yaml
   agentmesh policy explain --tool api_call --params '{"url": "https://api.weather.com/v1"}'`,
-		Args: cobra.ArbitraryArgs,
+		Args: pathArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Paths = args
 			return policyRun(g, opts)

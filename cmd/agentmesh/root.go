@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -206,26 +207,49 @@ func noArgs(c *cobra.Command, args []string) error {
 		return nil
 	}
 	if c.HasAvailableSubCommands() {
-		if c.SuggestionsMinimumDistance <= 0 {
-			c.SuggestionsMinimumDistance = 2
-		}
-		var names []string
-		for _, sub := range c.Commands() {
-			if sub.IsAvailableCommand() {
-				names = append(names, sub.Name())
-			}
-		}
-		msg := fmt.Sprintf("unknown command %q for %s", args[0], c.CommandPath())
-		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += fmt.Sprintf(": did you mean %s?", strings.Join(s, " or "))
-		}
-		return usageError(c, "%s\nCommands: %s.", msg, strings.Join(names, ", "))
+		return usageError(c, "%s", unknownCommand(c, args[0]))
 	}
 	msg := fmt.Sprintf("%s takes no arguments, got %s", commandName(c), quoteArgs(args))
 	if ex := firstExample(c); ex != "" {
 		msg += ": e.g. " + ex
 	}
 	return usageError(c, "%s", msg)
+}
+
+// pathArgs is the Args of a command taking paths that also has
+// subcommands: a first argument that is no file and reads like a word
+// ("validate", "tset") is an unknown command, named with the closest
+// subcommand or flag, not a file that cannot be read.
+func pathArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 || strings.ContainsAny(args[0], "./\\") {
+		return nil
+	}
+	if _, err := os.Stat(args[0]); err == nil {
+		return nil
+	}
+	if f := c.Flags().Lookup(args[0]); f != nil {
+		return usageError(c, "unknown command %q for %s: did you mean --%s?\ne.g. %s", args[0], c.CommandPath(), f.Name, firstExample(c))
+	}
+	return usageError(c, "%s\nThere is no file %q either.", unknownCommand(c, args[0]), args[0])
+}
+
+// unknownCommand says that name is none of c's subcommands, naming the
+// closest and then all of them.
+func unknownCommand(c *cobra.Command, name string) string {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	msg := fmt.Sprintf("unknown command %q for %s", name, c.CommandPath())
+	if s := c.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf(": did you mean %s?", strings.Join(s, " or "))
+	}
+	return fmt.Sprintf("%s\nCommands: %s.", msg, strings.Join(names, ", "))
 }
 
 // firstExample is the first line of c's examples.

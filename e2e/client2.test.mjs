@@ -39,7 +39,7 @@ function assertModernWire(wire) {
 
 async function runMatrix(client, api, ws, made) {
   const { tools } = await client.listTools();
-  L.assertBuiltinTools(tools);
+  L.assertBuiltinTools(tools, { writable: true });
 
   const csv = await L.callCase(client, L.CASES.readAllowed, made);
   assert.match(csv.text, /^month,region/);
@@ -80,7 +80,7 @@ describe('@modelcontextprotocol/client 2.x over stdio (2026-07-28)', { timeout: 
 
   before(async () => {
     api = await L.startApi();
-    ws = L.makeWorkspace({ apiUrl: api.url });
+    ws = L.makeWorkspace({ apiUrl: api.url, scratch: true });
   });
 
   after(async () => {
@@ -149,7 +149,7 @@ describe('@modelcontextprotocol/client 2.x over streamable HTTP (2026-07-28)', {
 
   before(async () => {
     api = await L.startApi();
-    ws = L.makeWorkspace({ apiUrl: api.url });
+    ws = L.makeWorkspace({ apiUrl: api.url, scratch: true });
     serve = await L.startHttpServe(ws);
   });
 

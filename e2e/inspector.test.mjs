@@ -60,7 +60,7 @@ describe('MCP Inspector CLI', { timeout: L.SUITE_TIMEOUT_MS }, () => {
     assert.ok(entry.args.includes('serve') && entry.args.includes(ws.config), JSON.stringify(entry.args));
   });
 
-  test('tools/list prints the six built-in tools as JSON', async () => {
+  test('tools/list prints the five read-only built-in tools as JSON', async () => {
     const r = await inspector('--method', 'tools/list');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);

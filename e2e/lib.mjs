@@ -23,7 +23,10 @@ if (!existsSync(BIN)) {
   );
 }
 
-/** The six built-in tools every `serve` exposes. */
+/**
+ * The built-in tools. `serve` offers filesystem_write only when a mount is
+ * read-write (makeWorkspace({scratch: true})); the other five always.
+ */
 export const BUILTIN_TOOLS = [
   'api_call',
   'code_execute',
@@ -515,9 +518,14 @@ export async function callCase(client, c, made) {
   return { res, text };
 }
 
-/** Assert a tools/list result: exactly the six built-in tools, each with an object input schema. */
-export function assertBuiltinTools(tools) {
-  assert.deepEqual(tools.map((t) => t.name).sort(), BUILTIN_TOOLS);
+/**
+ * Assert a tools/list result: exactly the built-in tools the workspace
+ * offers (filesystem_write only with a read-write mount), each with an
+ * object input schema.
+ */
+export function assertBuiltinTools(tools, { writable = false } = {}) {
+  const want = BUILTIN_TOOLS.filter((n) => writable || n !== 'filesystem_write');
+  assert.deepEqual(tools.map((t) => t.name).sort(), want);
   const required = {
     api_call: 'url',
     code_execute: 'code',

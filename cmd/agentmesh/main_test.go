@@ -182,7 +182,7 @@ func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
 //
 //	trust-event STATEDIR N KIND [SEVERITY]
 //
-// KIND is allowed, redacted, policy_block, guard_refusal, rate_limited,
+// KIND is allowed, redacted, withheld, mistake, attack, policy_block, rate_limited,
 // credential_failure or neutral.
 func cmdTrustEvent(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 3 || len(args) > 4 {

@@ -249,7 +249,15 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 	// hide an attack from trust.
 	acc, err := c.Access(c.Args)
 	if err != nil {
-		return refuse(LayerGuard, p.refusal(c, "", err))
+		o := p.refusal(c, "", err)
+		// A secret on its way out says more than the mistake that
+		// stopped it (an endpoint off the allowlist).
+		if acc.Kind != "" && o.event.Kind != trust.Attack {
+			if so, refused := p.exfiltration(ctx, c, acc); refused {
+				return refuse(LayerSecret, so)
+			}
+		}
+		return refuse(LayerGuard, o)
 	}
 	if o, refused := p.exfiltration(ctx, c, acc); refused {
 		return refuse(LayerSecret, o)

@@ -22,7 +22,9 @@ type Tool interface {
 	// Access says which resource a call with these arguments touches and
 	// how, in canonical form, for the capability-scope check that runs
 	// before the tool. It validates the arguments; a malformed argument is
-	// a *Refusal (check "arguments").
+	// a *Refusal (check "arguments"). A guard's refusal may come with the
+	// Access the call would have made (Kind set), so that what it would
+	// have sent can still be judged.
 	Access(args map[string]any) (Access, error)
 	// Call runs the tool. A refusal by the tool's own guards (path escape,
 	// SSRF, write on a read-only database, sandbox limit) is returned as a

@@ -192,11 +192,12 @@ func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	if err != nil {
 		return tools.Access{}, err
 	}
-	if _, err := t.preflight(req); err != nil {
-		return tools.Access{}, err
-	}
 	safe := req.method == http.MethodGet || req.method == http.MethodHead
-	return tools.Access{Kind: scope.API, Target: req.target.canonical, Action: scope.Call, Changes: !safe}, nil
+	acc := tools.Access{Kind: scope.API, Target: req.target.canonical, Action: scope.Call, Changes: !safe}
+	if _, err := t.preflight(req); err != nil {
+		return acc, err // what it would have sent is still judged
+	}
+	return acc, nil
 }
 
 // preflight runs the guards that need no network and returns the endpoint

@@ -237,8 +237,15 @@ func policyTestRun(g *globals, opts policyTestOptions) error {
 		return err
 	}
 	var secrets policy.SecretDetector
-	if cfg, err := g.loadConfig(); err == nil {
+	var serve policy.ServeFunc
+	cfg, cfgErr := g.loadConfig()
+	if cfgErr == nil {
 		secrets = secretDetector(cfg)
+		serve = serveCase(cfg)
+	} else {
+		serve = func(context.Context, *policy.Engine, time.Time, *policy.Call, *string) (policy.ServeOutcome, error) {
+			return policy.ServeOutcome{}, fmt.Errorf("the configuration (tools, scopes, trust) cannot be loaded: %v", cfgErr)
+		}
 	}
 	ctx := context.Background()
 	var reports []policyTestFileReport
@@ -255,7 +262,7 @@ func policyTestRun(g *globals, opts policyTestOptions) error {
 				rep.Errors = append(rep.Errors, policyProblem{File: e.File, Line: e.Line, Column: e.Column, Message: e.Msg})
 			}
 		default:
-			rep.Tests = tf.Run(ctx, policy.TestOptions{Secrets: secrets})
+			rep.Tests = tf.Run(ctx, policy.TestOptions{Secrets: secrets, Serve: serve})
 		}
 		rep.Passed = len(rep.Errors) == 0
 		for _, r := range rep.Tests {
@@ -278,6 +285,30 @@ func policyTestRun(g *globals, opts policyTestOptions) error {
 		return problemf("policy test: %d of %d file%s failed", failed, len(reports), policyPlural(len(reports)))
 	}
 	return nil
+}
+
+// serveCase decides a policy test's serve case as `agentmesh serve` would
+// with cfg's tools, scopes, trust model and redaction, the test file's
+// policies (the case's engine) and the case's trust score and clock.
+func serveCase(cfg *config.Config) policy.ServeFunc {
+	return func(ctx context.Context, e *policy.Engine, now time.Time, call *policy.Call, output *string) (policy.ServeOutcome, error) {
+		ex, err := mcpserver.OpenExplainer(ctx, cfg, mcpserver.ExplainOptions{Policy: e, TrustScore: call.TrustScore, Now: func() time.Time { return now }})
+		if err != nil {
+			return policy.ServeOutcome{}, err
+		}
+		defer ex.Close()
+		x := ex.Explain(ctx, governance.Call{Tool: call.Tool, Args: call.Params, Client: call.Client, Upstream: call.Upstream,
+			UpstreamTool: call.UpstreamTool, Method: call.Method, URI: call.URI}, output)
+		o := policy.ServeOutcome{Result: string(x.Result), Layer: x.Layer, Reason: x.Reason, Rules: x.Rules, Trust: string(x.Trust.Kind)}
+		switch {
+		case x.PreCall != nil && x.PostCall != nil:
+			d := policy.Merge(*x.PreCall, *x.PostCall)
+			o.Policy = &d
+		case x.PreCall != nil:
+			o.Policy = x.PreCall
+		}
+		return o, nil
+	}
 }
 
 // printTestFileReport prints results the way go test does: failures in

@@ -39,6 +39,22 @@ import (
 // defaults to DefaultTrustScore. Each test starts with empty rate-limit
 // counters and a fixed clock; prior_calls run through the engine first, so
 // the ones the limit refuses are not counted, exactly as in production.
+//
+// A case with expect.result is a serve case: it runs through the whole
+// decision path of `agentmesh serve` (the tool's guards, secrets in
+// outbound parameters, the credential's scopes, trust, the policies of
+// this file, redaction of the output) without running the tool, and
+// asserts what serve would record:
+//
+//	    expect:
+//	      result: blocked             # allowed|blocked|redacted|withheld|error
+//	      layer: guard                # tool|trust|credential|guard|secret|scope|policy|output
+//	      trust: attack               # the trust event: attack|mistake|policy_block|...
+//	      rules: [builtin:traversal]  # serve's rules, builtin checks included
+//
+// In a serve case, rules and reason are serve's, and action (optional) is
+// the policies' decision, which a call stopped before the policies has
+// none of.
 
 // DefaultTrustScore is the trust_score of a test call that does not give
 // one: the initial score of a new identity (pkg/config's trust.initial).
@@ -89,7 +105,22 @@ type expectSpec struct {
 	ActionPos yamlpos.Pos `pos:"action"`
 	Rules     []string    `yaml:"rules"`
 	Reason    string      `yaml:"reason"`
+	Result    string      `yaml:"result"`
+	ResultPos yamlpos.Pos `pos:"result"`
+	Layer     string      `yaml:"layer"`
+	LayerPos  yamlpos.Pos `pos:"layer"`
+	Trust     string      `yaml:"trust"`
+	TrustPos  yamlpos.Pos `pos:"trust"`
 }
+
+// Serve results, layers and trust event kinds a serve case may expect
+// (audit.Result, governance.Layer*, trust.Kind: listed here, where the
+// file is parsed, because those packages build on this one).
+var (
+	serveResults = []string{"allowed", "blocked", "redacted", "withheld", "error"}
+	serveLayers  = []string{"tool", "trust", "credential", "guard", "secret", "scope", "policy", "output"}
+	trustKinds   = []string{"allowed", "redacted", "withheld", "mistake", "attack", "policy_block", "rate_limited", "credential_failure", "neutral"}
+)
 
 // TestFile is a loaded policy test file.
 type TestFile struct {
@@ -112,12 +143,37 @@ type TestCase struct {
 
 // Expectation is the decision a test wants.
 type Expectation struct {
+	// Action, when set, is the policies' decision.
 	Action Action
 	// Rules, when not nil, must equal the matched rule IDs as a set.
 	Rules []string
 	// Reason, when set, must be a substring of the reason.
 	Reason string
+	// Result, when set, makes the case a serve case: what serve would
+	// record. Layer and Trust, when set, are the layer that decided and
+	// the trust event's kind.
+	Result, Layer, Trust string
 }
+
+// Serve says whether the case runs through serve's decision path.
+func (c *TestCase) Serve() bool { return c.Expect.Result != "" }
+
+// ServeOutcome is what serve would do with a call (a
+// governance.Explanation, reduced to what test cases assert).
+type ServeOutcome struct {
+	Result string   `json:"result"`
+	Layer  string   `json:"layer,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+	Rules  []string `json:"rules"`
+	Trust  string   `json:"trust"`
+	// Policy is the policies' decision, nil when the call was stopped
+	// before them.
+	Policy *Decision `json:"policy,omitempty"`
+}
+
+// ServeFunc decides call as serve would, with the case's engine (its rate
+// limits counted) and clock, and its trust score.
+type ServeFunc func(ctx context.Context, e *Engine, now time.Time, call *Call, output *string) (ServeOutcome, error)
 
 // TestResult is the outcome of one test.
 type TestResult struct {
@@ -126,7 +182,9 @@ type TestResult struct {
 	Passed   bool          `json:"passed"`
 	Failures []string      `json:"failures,omitempty"`
 	Decision Decision      `json:"decision"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
+	// Serve is what serve would do, for a serve case.
+	Serve   *ServeOutcome `json:"serve,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // LoadTestFile reads a test file and the policies it names. Files that
@@ -207,14 +265,37 @@ func (tf *TestFile) parseCases(specs []testCaseSpec, positions yamlpos.Positions
 			}
 			c.After = d
 		}
-		if s.Expect.Action == "" {
-			errs = append(errs, s.Pos.Errorf("test %q needs expect.action", s.Name))
-		} else if a, err := parseAction(s.Expect.Action); err != nil {
-			errs = append(errs, s.Expect.ActionPos.Errorf("%v", err))
-		} else {
-			c.Expect.Action = a
+		serve := s.Expect.Result != ""
+		switch {
+		case s.Expect.Action == "" && !serve:
+			errs = append(errs, s.Pos.Errorf("test %q needs expect.action (the policies' decision) or expect.result (what serve records)", s.Name))
+		case s.Expect.Action != "":
+			if a, err := parseAction(s.Expect.Action); err != nil {
+				errs = append(errs, s.Expect.ActionPos.Errorf("%v", err))
+			} else {
+				c.Expect.Action = a
+			}
 		}
+		oneOf := func(v string, pos yamlpos.Pos, key string, allowed []string) {
+			if v != "" && !slices.Contains(allowed, v) {
+				errs = append(errs, pos.Errorf("expect.%s: %q is not one of %s", key, v, strings.Join(allowed, ", ")))
+			}
+		}
+		oneOf(s.Expect.Result, s.Expect.ResultPos, "result", serveResults)
+		oneOf(s.Expect.Layer, s.Expect.LayerPos, "layer", serveLayers)
+		oneOf(s.Expect.Trust, s.Expect.TrustPos, "trust", trustKinds)
+		if !serve && (s.Expect.Layer != "" || s.Expect.Trust != "") {
+			errs = append(errs, s.Pos.Errorf("test %q: expect.layer and expect.trust are what serve does: add expect.result", s.Name))
+		}
+		c.Expect.Result, c.Expect.Layer, c.Expect.Trust = s.Expect.Result, s.Expect.Layer, s.Expect.Trust
 		for j, id := range s.Expect.Rules {
+			if strings.HasPrefix(id, "builtin:") {
+				if !serve {
+					pos := positions.Of(tf.Path, fmt.Sprintf("tests[%d].expect.rules[%d]", i, j))
+					errs = append(errs, pos.Errorf("expect.rules: %s is decided by serve, not by the policies: add expect.result to make this a serve case", id))
+				}
+				continue
+			}
 			if !known[id] {
 				pos := positions.Of(tf.Path, fmt.Sprintf("tests[%d].expect.rules[%d]", i, j))
 				errs = append(errs, pos.Errorf("expect.rules: no rule %q in the policies (rules: %s)", id, strings.Join(slices.Sorted(maps.Keys(known)), ", ")))
@@ -245,6 +326,8 @@ func jsonNormalize(params map[string]any) (map[string]any, error) {
 type TestOptions struct {
 	// Secrets backs has_secret; nil fails conditions that use it closed.
 	Secrets SecretDetector
+	// Serve runs serve cases; without it they fail.
+	Serve ServeFunc
 }
 
 // Run runs every test case, each against fresh in-memory counters.
@@ -268,6 +351,13 @@ func (tf *TestFile) runCase(ctx context.Context, c *TestCase, opts TestOptions) 
 		decideCall(ctx, e, &c.Call, c.Output)
 	}
 	now = now.Add(c.After)
+	if c.Serve() {
+		res := TestResult{Name: c.Name, Source: c.Pos.String()}
+		res.Failures = runServeCase(ctx, c, opts.Serve, e, now, &res)
+		res.Passed = len(res.Failures) == 0
+		res.Elapsed = time.Since(start)
+		return res
+	}
 	d := decideCall(ctx, e, &c.Call, c.Output)
 	res := TestResult{Name: c.Name, Source: c.Pos.String(), Decision: d}
 	if d.Action != c.Expect.Action {
@@ -285,6 +375,56 @@ func (tf *TestFile) runCase(ctx context.Context, c *TestCase, opts TestOptions) 
 	res.Passed = len(res.Failures) == 0
 	res.Elapsed = time.Since(start)
 	return res
+}
+
+// runServeCase decides a serve case through serve and compares.
+func runServeCase(ctx context.Context, c *TestCase, serve ServeFunc, e *Engine, now time.Time, res *TestResult) []string {
+	if serve == nil {
+		return []string{"expect.result asks what serve does, and this run has no serve decision path (run it with `agentmesh policy test`)"}
+	}
+	o, err := serve(ctx, e, now, &c.Call, c.Output)
+	if err != nil {
+		return []string{fmt.Sprintf("serve's decision path: %v", err)}
+	}
+	res.Serve = &o
+	if o.Policy != nil {
+		res.Decision = *o.Policy
+	}
+	var fails []string
+	if o.Result != c.Expect.Result {
+		fails = append(fails, fmt.Sprintf("result = %s, want %s (layer %s, reason: %s)", o.Result, c.Expect.Result, orNone(o.Layer), o.Reason))
+	}
+	if c.Expect.Layer != "" && o.Layer != c.Expect.Layer {
+		fails = append(fails, fmt.Sprintf("layer = %s, want %s", orNone(o.Layer), c.Expect.Layer))
+	}
+	if c.Expect.Trust != "" && o.Trust != c.Expect.Trust {
+		fails = append(fails, fmt.Sprintf("trust = %s, want %s", o.Trust, c.Expect.Trust))
+	}
+	if c.Expect.Action != "" {
+		switch {
+		case o.Policy == nil:
+			fails = append(fails, fmt.Sprintf("action: the call never reached the policies (decided by the %s layer), want %s", orNone(o.Layer), c.Expect.Action))
+		case o.Policy.Action != c.Expect.Action:
+			fails = append(fails, fmt.Sprintf("action = %s, want %s (reason: %s)", o.Policy.Action, c.Expect.Action, o.Policy.Reason))
+		}
+	}
+	if c.Expect.Rules != nil {
+		got, want := uniqueSorted(o.Rules), uniqueSorted(c.Expect.Rules)
+		if !slices.Equal(got, want) {
+			fails = append(fails, fmt.Sprintf("rules = [%s], want [%s]", strings.Join(got, ", "), strings.Join(want, ", ")))
+		}
+	}
+	if c.Expect.Reason != "" && !strings.Contains(o.Reason, c.Expect.Reason) {
+		fails = append(fails, fmt.Sprintf("reason = %q, want it to contain %q", o.Reason, c.Expect.Reason))
+	}
+	return fails
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // decideCall runs a call through both stages as the governance pipeline

@@ -201,7 +201,14 @@ func (v *validator) checkFilesystem(fs Filesystem) {
 		}
 		mounts[r.Mount] = true
 		if r.Access != AccessRead && r.Access != AccessReadWrite {
-			v.errorf(p+".access", "access must be %q or %q, got %q", AccessRead, AccessReadWrite, r.Access)
+			hint := ""
+			switch strings.ToLower(r.Access) {
+			case "read-only", "readonly", "ro", "r":
+				hint = fmt.Sprintf(" (read-only is spelled %q)", AccessRead)
+			case "readwrite", "rw", "write", "read_write":
+				hint = fmt.Sprintf(" (read and write is spelled %q)", AccessReadWrite)
+			}
+			v.errorf(p+".access", "access must be %q or %q, got %q%s", AccessRead, AccessReadWrite, r.Access, hint)
 		}
 	}
 	for m := range mounts {

@@ -118,11 +118,36 @@ func RetireDatabase(d *Dir, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("retiring the database: %w", err)
 	}
-	dst := filepath.Join(dir, now.UTC().Format("20060102T150405Z")+"-"+DatabaseFile)
+	dst, err := reserveName(dir, now.UTC().Format("20060102T150405Z"), DatabaseFile)
+	if err != nil {
+		return fmt.Errorf("retiring the database: %w", err)
+	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Rename(src+suffix, dst+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("retiring the database: %w", err)
 		}
 	}
 	return nil
+}
+
+// reserveName creates an empty file dir/STAMP-NAME (dir/STAMP.2-NAME, ...
+// when taken) with O_EXCL and returns its path, so that two retirements
+// in the same second never rename onto the same file.
+func reserveName(dir, stamp, name string) (string, error) {
+	for i := 1; i <= 1000; i++ {
+		base := stamp
+		if i > 1 {
+			base = fmt.Sprintf("%s.%d", stamp, i)
+		}
+		p := filepath.Join(dir, base+"-"+name)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return p, f.Close()
+	}
+	return "", fmt.Errorf("%s: no free name for %s after 1000 tries", dir, name)
 }

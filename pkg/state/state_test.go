@@ -294,3 +294,53 @@ func TestConcurrentCreation(t *testing.T) {
 		}
 	}
 }
+
+// TestRetireDatabaseTwiceInOneSecond: two retirements in the same second
+// keep both databases (the second does not rename onto the first).
+func TestRetireDatabaseTwiceInOneSecond(t *testing.T) {
+	d, err := Create(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for _, content := range []string{"first log", "second log"} {
+		if err := os.WriteFile(d.Join(DatabaseFile), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(d.Join(DatabaseFile)+"-wal", []byte(content+" wal"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := RetireDatabase(d, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]string{}
+	entries, err := os.ReadDir(d.Join(RetiredDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(d.Join(RetiredDir), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.Name()] = string(b)
+	}
+	want := map[string]string{
+		"20261204T120000Z-" + DatabaseFile:            "first log",
+		"20261204T120000Z-" + DatabaseFile + "-wal":   "first log wal",
+		"20261204T120000Z.2-" + DatabaseFile:          "second log",
+		"20261204T120000Z.2-" + DatabaseFile + "-wal": "second log wal",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("retired files %v, want %v", got, want)
+	}
+	for name, content := range want {
+		if got[name] != content {
+			t.Errorf("%s = %q, want %q", name, got[name], content)
+		}
+	}
+	if _, err := os.Stat(d.Join(DatabaseFile)); !os.IsNotExist(err) {
+		t.Errorf("the live database is still there: %v", err)
+	}
+}

@@ -177,11 +177,11 @@ type ServeFunc func(ctx context.Context, e *Engine, now time.Time, call *Call, o
 
 // TestResult is the outcome of one test.
 type TestResult struct {
-	Name     string        `json:"name"`
-	Source   string        `json:"source"`
-	Passed   bool          `json:"passed"`
-	Failures []string      `json:"failures,omitempty"`
-	Decision Decision      `json:"decision"`
+	Name     string   `json:"name"`
+	Source   string   `json:"source"`
+	Passed   bool     `json:"passed"`
+	Failures []string `json:"failures,omitempty"`
+	Decision Decision `json:"decision"`
 	// Serve is what serve would do, for a serve case.
 	Serve   *ServeOutcome `json:"serve,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`

@@ -90,14 +90,9 @@ func (r *Redactor) scanBatch(ctx context.Context, b *batch) ([]segmentFindings, 
 		return nil, nil
 	}
 	text := string(b.text)
-	all := findOwn(text, r.pii, nil)
-	for k := range all {
-		if i := b.segmentAt(all[k].Start); i < len(b.segs) && b.segs[i].start <= all[k].Start {
-			all[k].End = min(all[k].End, b.segs[i].end)
-		} else {
-			all[k].End = all[k].Start // starts on a line break: empty when scanned per segment
-		}
-	}
+	all, late := findOwn(text, r.pii, nil)
+	b.clipToSegments(all)
+	b.clipToSegments(late)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -112,6 +107,7 @@ func (r *Redactor) scanBatch(ctx context.Context, b *batch) ([]segmentFindings, 
 		}
 		all = append(all, leaks...)
 	}
+	all = addUncovered(all, late)
 	if len(all) == 0 {
 		return nil, nil
 	}
@@ -136,6 +132,17 @@ func (r *Redactor) scanBatch(ctx context.Context, b *batch) ([]segmentFindings, 
 		out[i].value = mergeFindings(out[i].value)
 	}
 	return out, nil
+}
+
+// clipToSegments cuts each finding at the end of the segment it starts in.
+func (b *batch) clipToSegments(fs []Finding) {
+	for k := range fs {
+		if i := b.segmentAt(fs[k].Start); i < len(b.segs) && b.segs[i].start <= fs[k].Start {
+			fs[k].End = min(fs[k].End, b.segs[i].end)
+		} else {
+			fs[k].End = fs[k].Start // starts on a line break: empty when scanned per segment
+		}
+	}
 }
 
 // segmentAt returns the index of the first segment whose line ends after

@@ -127,3 +127,43 @@ func BenchmarkRedactText(b *testing.B) {
 		})
 	}
 }
+
+// codeParam is a code_execute parameter of about size bytes: Python with
+// JSON nested three levels deep in string literals, prose comments that
+// mention passwords and API keys, and one secret per block.
+func codeParam(size int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < size; i++ {
+		inner := fmt.Sprintf(`{"db_password": "pw-%04d-Secret!", "host": "db%d", "pool": [1, 2, 3]}`, i, i)
+		doc := `{"config": ` + quoteJSON(`{"config": `+quoteJSON(inner)+`}`) + `}`
+		fmt.Fprintf(&b, "# Reset your password: click Forgot password, then see the vault.\n"+
+			"cfg_%d = json.loads('%s')\nprint(cfg_%d['config'], [i for i in range(10)])\n", i, doc, i)
+	}
+	return b.String()
+}
+
+// BenchmarkRedactValueCode measures RedactValue on tool-call parameters
+// whose code holds nested JSON (the path the audit log takes).
+func BenchmarkRedactValueCode(b *testing.B) {
+	for _, size := range []int{1 << 10, 16 << 10} {
+		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
+			r := New(Options{Timeout: 10 * time.Second})
+			params := map[string]any{"code": codeParam(size), "language": "python"}
+			ctx := context.Background()
+			out, _, err := r.RedactValue(ctx, params) // warm-up: loads gitleaks
+			if logged, _ := json.Marshal(out); err != nil || strings.Contains(string(logged), "-Secret!") {
+				b.Fatalf("warm-up: %v, or a secret survived", err)
+			}
+			b.SetBytes(int64(len(params["code"].(string))))
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := processCPUTime()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := r.RedactValue(ctx, params); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu)
+		})
+	}
+}

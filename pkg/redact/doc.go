@@ -8,13 +8,15 @@
 //
 // Two stages run over the same text:
 //
-//  1. Own rules (rules.go, keys.go, pii.go): linear hand-written scanners
-//     for what gitleaks does not cover well in tool output — values of
-//     sensitive key/value pairs in plain text, YAML, JSON, XML, INI/env,
-//     URL queries and connection strings; passwords in URLs; Authorization
-//     headers; sk-/sk-proj-/sk-ant- AI keys; PEM and OpenSSH private key
-//     blocks; JWTs; e-mail addresses, Luhn-valid payment card numbers and
-//     mod-97-valid IBANs.
+//  1. Own rules (rules.go, keys.go, prose.go, pii.go): linear hand-written
+//     scanners for what gitleaks does not cover well in tool output —
+//     values of sensitive key/value pairs in plain text, YAML, JSON
+//     (also JSON whose quotes are escaped any number of times, as in JSON
+//     nested in strings: `\"password\": \"x\"`, `\\\"password\\\"...`),
+//     XML, INI/env, URL queries and connection strings; passwords in URLs;
+//     Authorization headers; sk-/sk-proj-/sk-ant- AI keys; PEM and OpenSSH
+//     private key blocks; JWTs; e-mail addresses, Luhn-valid payment card
+//     numbers and mod-97-valid IBANs.
 //  2. The gitleaks default rule set (gitleaks.go), used as a library and
 //     loaded once, lazily. Spans found in stage 1 are first masked with '*'
 //     (same length, so offsets stay valid), which removes duplicate work.
@@ -24,6 +26,24 @@
 //     (generic-api-key, jwt, vault-service-token) run only on candidate
 //     windows that provably contain all their matches (windows.go). Large
 //     inputs are scanned in overlapping 8 KB chunks.
+//
+// Key names are matched in two ways. A name ending in a secret word
+// ("password", "DB_PASSWORD", "client_secret", "x-api-key", "access_token")
+// gives the value its pair rule (password-pair, secret-pair, api-key-pair,
+// token-pair). A name holding a secret word followed by a qualifier
+// ("aws_access_key_id", "DB_PASSWORD_PROD", "secret_key_base",
+// "github_token_v2") gives secret-assignment, whatever the value looks
+// like, unless the qualifier describes the secret ("password_hint",
+// "secret_name", "token_type"; see secretAssignmentKey). secret-assignment
+// findings are added after the gitleaks stage and only where no other
+// finding covers them, so a recognised format keeps its specific label
+// (aws-access-token rather than secret-assignment).
+//
+// An unquoted value that is the rest of a sentence is not a secret: "How to
+// reset your password: click Forgot password." and "Password: must be at
+// least 12 characters" are left alone, while "password: hunter2",
+// `password = "correct horse battery staple"` (quoted) and
+// "PASSWORD=Sup3r$ecret!" are redacted (prose.go describes the rules).
 //
 // Overlapping findings are merged into one span, and each span is replaced
 // by "[REDACTED:<rule-id>]". For key/value pairs only the value is replaced:
@@ -46,9 +66,17 @@
 // key is decoded and scanned, and only tokens that change are spliced back
 // into the original bytes, so numbers, key order and formatting are kept
 // exactly. All strings of a document are scanned as one batch (batch.go) so
-// that gitleaks runs once per document. A string that itself holds a JSON
-// object or array is redacted structurally and re-encoded as a string. The
-// value of a sensitive key ("password", "api_key", ...) is replaced whole,
-// whether it is a string or a number. RedactValue applies the same rules to
-// already-decoded values (value.go).
+// that gitleaks runs once per document. A string that itself is a JSON
+// object or array is redacted structurally and re-encoded as a string; so
+// are objects and arrays inside a longer string (code such as
+// `x = '{"db": {"password": "..."}}'`, or a JSON string literal in it,
+// `json.loads("{\"password\": \"...\"}")`), spliced back in place
+// (embedded.go). Either is searched again inside, up to maxEmbeddedDepth (8)
+// levels and within a per-call budget of bytes examined and documents
+// redacted; beyond those limits, or where a candidate does not parse, the
+// plain-text rules, which read escaped quotes at any depth, still apply.
+// The value of a sensitive key ("password", "api_key", ...) is replaced
+// whole, whether it is a string or a number; under a key-name match
+// (secret-assignment) only strings and numbers are, not objects or arrays.
+// RedactValue applies the same rules to already-decoded values (value.go).
 package redact

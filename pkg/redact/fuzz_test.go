@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,6 +25,9 @@ func FuzzRedactText(f *testing.F) {
 	f.Add("password: |\n  a\n b")
 	f.Add("-----BEGIN PRIVATE KEY-----")
 	f.Add("a:b=c://d:@e@f")
+	for _, seed := range newPathSeeds() {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		res, err := fuzzRedactor.RedactText(context.Background(), s)
 		if err != nil {
@@ -63,6 +67,10 @@ func FuzzRedactJSON(f *testing.F) {
 		b, _ := json.Marshal(map[string]string{"text": c.text})
 		f.Add(b)
 	}
+	for _, seed := range newPathSeeds() {
+		b, _ := json.Marshal(map[string]any{"code": seed, "aws_access_key_id": seed, "n": []any{seed}})
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		valid := json.Valid(raw)
 		out, findings, err := fuzzRedactor.RedactJSON(context.Background(), raw)
@@ -85,6 +93,64 @@ func FuzzRedactJSON(f *testing.F) {
 		}
 		if len(findings) == 0 && !bytes.Equal(out, raw) {
 			t.Fatalf("no findings but output changed:\n in %q\nout %q", raw, out)
+		}
+	})
+}
+
+// newPathSeeds are inputs for the paths added for issue 16: key-name
+// assignments, prose after a key, quotes escaped several times, and JSON
+// nested in strings (raw, as a string literal, truncated, past the depth
+// limit).
+func newPathSeeds() []string {
+	inner := `{"db_password": "hunter2-Secret!", "secret": {"k": 1}, "aws_access_key_id": "AKIAq1w2"}`
+	seeds := []string{
+		"aws_access_key_id = AKIA1234abcd\nDB_PASSWORD_PROD=x # c\n?aws_secret_access_key=a&x=1",
+		"How to reset your password: click Forgot password.\nPassword: must be at least 12 characters",
+		"password: Tr0ub4dor&3 and more\nthe password: is required\npassword: swordfish for now",
+		`{\"password\": \"a b\", \\\"token\\\": \\\"t\\\\\\\"x\\\"}`,
+		`{\'password\': \'pw\'} {"pin_password": 12}] "password": \\`,
+		`x = json.loads("{\"a\": [1, {\"password\": \"p\"}]}") + '{"token_v2": "t"}' + "{" + "[" + '"{'`,
+		"[[[[{\"a\":[\"{\\\"b\\\": 1}\"]}]] {\"x\": \"\\u0000\"} [1, 2]",
+	}
+	for _, levels := range []int{1, 2, 3, 5, maxEmbeddedDepth + 1} {
+		doc := nestJSON(inner, levels)
+		seeds = append(seeds, "x = '"+doc+"'", "y = "+quoteJSON(doc), doc[:len(doc)-levels])
+	}
+	return seeds
+}
+
+func FuzzRedactValue(f *testing.F) {
+	for _, seed := range newPathSeeds() {
+		f.Add(seed)
+	}
+	for _, c := range secretCorpus() {
+		f.Add(c.text)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, findings, err := fuzzRedactor.RedactValue(context.Background(), map[string]any{"code": s, "n": 1})
+		if err != nil {
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if out != nil || findings != nil {
+				t.Fatalf("withheld result returned")
+			}
+			return
+		}
+		code, ok := out.(map[string]any)["code"].(string)
+		if !ok {
+			t.Fatalf("code is no longer a string: %#v", out)
+		}
+		if len(findings) == 0 && code != s {
+			t.Fatalf("no findings but value changed:\n in %q\nout %q", s, code)
+		}
+		for _, fd := range findings {
+			if !strings.HasPrefix(fd.Path, "/code") {
+				t.Fatalf("finding outside the string: %+v", fd)
+			}
+			if fd.Path == "/code" && !fd.Key && (fd.Start < 0 || fd.End <= fd.Start || fd.End > len(s)) {
+				t.Fatalf("bad finding %+v (len %d)", fd, len(s))
+			}
 		}
 	})
 }

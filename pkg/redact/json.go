@@ -38,7 +38,7 @@ func (r *Redactor) RedactJSON(ctx context.Context, raw []byte) ([]byte, []Findin
 			return ErrInvalidJSON
 		}
 		var err error
-		out, findings, err = r.redactJSONDoc(ctx, raw, 0)
+		out, findings, err = r.redactJSONDoc(ctx, raw, 0, newEmbedBudget())
 		return err
 	})
 	if err != nil {
@@ -79,6 +79,11 @@ type jsonWalker struct {
 	items    []jsonItem
 	replaced map[int][]byte    // item index -> new value token (sensitive value or embedded JSON)
 	found    map[int][]Finding // item index -> findings of the sensitive value or embedded document
+	// rewrites holds, for strings whose embedded JSON was redacted, the
+	// regions rewritten: their batch value is the rewritten string, and
+	// findings on it are mapped back (item index -> regions).
+	rewrites map[int][]rewrite
+	budget   *embedBudget
 	scratch  []byte
 	err      error
 }
@@ -93,13 +98,13 @@ const maxPooledBytes = DefaultMaxInput
 
 // newJSONWalker returns a walker for raw, reusing pooled buffers, sized from
 // cheap counts of the document's tokens so that they rarely regrow.
-func newJSONWalker(r *Redactor, ctx context.Context, raw []byte, depth int) *jsonWalker {
+func newJSONWalker(r *Redactor, ctx context.Context, raw []byte, depth int, budget *embedBudget) *jsonWalker {
 	w := walkerPool.Get().(*jsonWalker)
 	members := bytes.Count(raw, []byte{':'})
 	strs := bytes.Count(raw, []byte{'"'}) / 2
 	values := members + bytes.Count(raw, []byte{','}) + 1
 	*w = jsonWalker{
-		r: r, ctx: ctx, raw: raw, depth: depth,
+		r: r, ctx: ctx, raw: raw, depth: depth, budget: budget,
 		b:       batch{text: grow(w.b.text[:0], len(raw)), segs: grow(w.b.segs[:0], strs+members)},
 		nodes:   grow(w.nodes[:0], values),
 		items:   grow(w.items[:0], strs+members),
@@ -126,9 +131,10 @@ func (w *jsonWalker) release() {
 }
 
 // redactJSONDoc does the work of RedactJSON on a document already known to
-// be valid, at the given embedding depth.
-func (r *Redactor) redactJSONDoc(ctx context.Context, raw []byte, depth int) ([]byte, []Finding, error) {
-	w := newJSONWalker(r, ctx, raw, depth)
+// be valid, at the given embedding depth, drawing on budget for JSON
+// embedded in its strings.
+func (r *Redactor) redactJSONDoc(ctx context.Context, raw []byte, depth int, budget *embedBudget) ([]byte, []Finding, error) {
+	w := newJSONWalker(r, ctx, raw, depth, budget)
 	defer w.release()
 	w.value(-1, span{-1, -1}, nil, "")
 	if w.err != nil {
@@ -146,9 +152,6 @@ func (r *Redactor) redactJSONDoc(ctx context.Context, raw []byte, depth int) ([]
 	var findings []Finding         // in document order
 	renamed := map[string]string{} // paths whose member name was redacted
 	for i, it := range w.items {
-		if data, ok := w.replaced[i]; ok {
-			edits = append(edits, edit{it.valTok, data})
-		}
 		var res segmentFindings
 		if it.seg >= 0 && results != nil {
 			res = results[it.seg]
@@ -162,8 +165,11 @@ func (r *Redactor) redactJSONDoc(ctx context.Context, raw []byte, depth int) ([]
 		}
 		findings = append(findings, w.found[i]...)
 		if len(res.value) > 0 && it.valTok.start >= 0 {
+			// The batch value already holds any rewrite of embedded JSON.
 			edits = append(edits, edit{it.valTok, encodeJSONString(applyFindings(w.b.valueOf(it.seg), res.value))})
-			findings = appendWithPath(findings, res.value, w.pathOf(it.node), false)
+			findings = appendWithPath(findings, originalOffsets(res.value, w.rewrites[i]), w.pathOf(it.node), false)
+		} else if data, ok := w.replaced[i]; ok {
+			edits = append(edits, edit{it.valTok, data})
 		}
 	}
 	sanitizePaths(findings, renamed)
@@ -258,6 +264,9 @@ func (w *jsonWalker) value(node int, keyTok span, name []byte, sensitive string)
 		if isMember {
 			w.addNameOnly(node, keyTok, name)
 		}
+		if sensitive == ruleSecretAssignment {
+			sensitive = "" // the key-name rule replaces scalars only
+		}
 		if c == '{' {
 			w.object(node, sensitive)
 		} else {
@@ -314,9 +323,7 @@ func (w *jsonWalker) object(node int, sensitive string) {
 		w.pos++ // ':'
 		childSensitive := sensitive
 		if childSensitive == "" {
-			if rule, ok := sensitiveKeyRule(name); ok {
-				childSensitive = rule
-			}
+			childSensitive = keyRule(name)
 		}
 		w.nodes = append(w.nodes, pathNode{parent: node, key: keyTok})
 		w.value(len(w.nodes)-1, keyTok, name, childSensitive)
@@ -414,13 +421,35 @@ func (w *jsonWalker) stringValue(node int, keyTok span, name []byte, sensitive s
 	if embedded := w.b.text[valStart:]; w.depth < maxEmbeddedDepth && looksLikeJSONContainer(embedded) && json.Valid(embedded) {
 		doc := bytes.Clone(embedded)
 		w.b.dropValue()
-		out, fs, err := w.r.redactJSONDoc(w.ctx, doc, w.depth+1)
+		out, fs, err := w.r.redactJSONDoc(w.ctx, doc, w.depth+1, w.budget)
 		if err != nil {
 			w.err = err
 			return
 		}
 		if len(fs) > 0 {
 			replacement = encodeJSONString(string(out))
+			path := w.pathOf(node)
+			for _, f := range fs {
+				f.Path = path + f.Path
+				embeddedFindings = append(embeddedFindings, f)
+			}
+		}
+	} else if w.depth < maxEmbeddedDepth && (bytes.IndexByte(embedded, '{') >= 0 || bytes.IndexByte(embedded, '[') >= 0) && !w.budget.spent() {
+		// JSON inside a longer string: redact it in place, and let the
+		// batch scan the rewritten string.
+		text := string(embedded)
+		out, fs, rws, err := w.r.redactEmbedded(w.ctx, text, w.depth, w.budget)
+		if err != nil {
+			w.err = err
+			return
+		}
+		if rws != nil {
+			w.b.text = append(w.b.text[:valStart], out...)
+			replacement = encodeJSONString(out)
+			if w.rewrites == nil {
+				w.rewrites = map[int][]rewrite{}
+			}
+			w.rewrites[len(w.items)] = rws // the item appended below
 			path := w.pathOf(node)
 			for _, f := range fs {
 				f.Path = path + f.Path

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,10 @@ func TestOwnRulesLinearOnAdversarialInput(t *testing.T) {
 		"password: ${X} ", "password=[ ", "<password><![CDATA[", "eyJ", "a@", "://", "1 ",
 		"sk-", "-----BEGIN PRIVATE KEY-----", `password:"`, "bearer ", "GB82 ", "x-api-key: <k> ",
 		"token=[", "Authorization: <x> ", "password: ${X}", "secret:{",
+		// Escaped quotes, prose, key names (issue 16).
+		`\\\\\\\"`, `\"password\": \"`, `\\\"password\\\": \\\"a`, `"password": \\\\\\`,
+		"password: the ", "x password: see ", "password: swordfish and ", "a_password_x=", "aws_access_key_id = a ",
+		`{"pin_password": 1`, "password: x # ",
 	}
 	r := New(Options{DisableGitleaks: true, Timeout: time.Minute})
 	texts := []string{strings.Repeat("- ", 1<<18) + strings.Repeat("password: ${X} ", 1<<15)} // long indentation
@@ -48,5 +53,59 @@ func TestChunkBoundaries(t *testing.T) {
 		if strings.Contains(res.Text, pat) || !strings.Contains(res.Text, "[REDACTED:github-pat]") {
 			t.Errorf("secret at offset %d (chunk size %d) not redacted", at, chunkSize)
 		}
+	}
+}
+
+// TestEmbeddedJSONSearchBounded feeds RedactValue and RedactJSON 1 MB
+// strings built to make the search for JSON inside strings (embedded.go)
+// retry at every byte or redact thousands of documents. The search has a
+// budget per call, so each stays well within a second or two.
+func TestEmbeddedJSONSearchBounded(t *testing.T) {
+	units := []string{
+		"[", "{", `"{`, `"[`, `{"a":`, `{"a":"`, `[1],`, `{"a":"b"},`, `\"`, `"{\"`,
+		`{"password":"x"} `, `"{\"password\": \"x\"}" `, `{"s":"{\"s\":\"{\\\"s\\\":1}\"}"} `,
+		strings.Repeat("[", 20) + "1" + strings.Repeat("]", 19) + " ",
+	}
+	r := New(Options{DisableGitleaks: true, Timeout: time.Minute})
+	for _, u := range units {
+		text := strings.Repeat(u, (1<<20)/len(u))
+		start := time.Now()
+		if _, _, err := r.RedactValue(context.Background(), map[string]any{"code": text}); err != nil {
+			t.Fatalf("%q: RedactValue: %v", u, err)
+		}
+		if _, _, err := r.RedactJSON(context.Background(), []byte(quoteJSON(text))); err != nil {
+			t.Fatalf("%q: RedactJSON: %v", u, err)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("%q...: took %v; the embedded JSON search is not bounded", u, d)
+		}
+	}
+}
+
+// TestEmbeddedJSONBudgetFallsBackToText: past the document budget, JSON in
+// strings is no longer redacted structurally, but the plain-text rules
+// still remove every password.
+func TestEmbeddedJSONBudgetFallsBackToText(t *testing.T) {
+	var b strings.Builder
+	n := embedDocBudget + 100
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `row = '{"id": %d, "password": "pw-%05d-x"}'`+"\n", i, i)
+	}
+	out, fs, err := New(Options{}).RedactValue(context.Background(), map[string]any{"code": b.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := out.(map[string]any)["code"].(string)
+	if strings.Contains(code, "-x\"") || strings.Count(code, "[REDACTED:password-pair]") != n {
+		t.Errorf("not every password redacted: %d markers, want %d", strings.Count(code, "[REDACTED:password-pair]"), n)
+	}
+	structural := 0
+	for _, f := range fs {
+		if strings.HasSuffix(f.Path, "/password") {
+			structural++
+		}
+	}
+	if structural != embedDocBudget || len(fs) != n {
+		t.Errorf("%d structural findings of %d, want %d of %d", structural, len(fs), embedDocBudget, n)
 	}
 }

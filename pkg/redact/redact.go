@@ -41,8 +41,9 @@ type Finding struct {
 	Start, End int
 	// Path is the RFC 6901 JSON Pointer of the value that contained the
 	// span; empty for RedactText. For a string that held an embedded JSON
-	// document, the pointer continues into that document. Member names that
-	// were themselves redacted appear redacted in Path.
+	// document (the whole string, or a part of it), the pointer continues
+	// into that document. Member names that were themselves redacted appear
+	// redacted in Path.
 	Path string
 	// Key is true when the span is in the object member name at Path rather
 	// than in its value.
@@ -150,7 +151,7 @@ func Preload() error {
 
 // findInText runs every enabled detector over s and returns merged findings.
 func (r *Redactor) findInText(ctx context.Context, s string) ([]Finding, error) {
-	findings := findOwn(s, r.pii, nil)
+	findings, late := findOwn(s, r.pii, nil)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -165,7 +166,7 @@ func (r *Redactor) findInText(ctx context.Context, s string) ([]Finding, error) 
 		}
 		findings = append(findings, leaks...)
 	}
-	return mergeFindings(findings), nil
+	return addUncovered(findings, late), nil
 }
 
 // bounded runs work on a worker goroutine and waits at most r.timeout for

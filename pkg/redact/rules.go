@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -15,10 +16,13 @@ const (
 )
 
 // findOwn runs the package's own detectors over s and appends their findings
-// (unmerged) to out.
-func findOwn(s string, pii bool, out []Finding) []Finding {
+// (unmerged) to out. The findings of the key-name rule (secret-assignment)
+// are returned separately in late: they are added after gitleaks has run
+// (see addUncovered), so that gitleaks sees those values unmasked and a
+// format it recognises keeps its own label.
+func findOwn(s string, pii bool, out []Finding) (own, late []Finding) {
 	out = findPrivateKeys(s, out)
-	out = findKeyValueSecrets(s, out)
+	out, late = findKeyValueSecrets(s, out, nil)
 	out = findXMLSecrets(s, out)
 	out = findURLCredentials(s, out)
 	out = findBearerTokens(s, out)
@@ -29,7 +33,26 @@ func findOwn(s string, pii bool, out []Finding) []Finding {
 		out = findCardNumbers(s, out)
 		out = findIBANs(s, out)
 	}
-	return out
+	return out, late
+}
+
+// addUncovered appends to fs the late findings that no finding in fs
+// already covers completely, and returns fs merged.
+func addUncovered(fs, late []Finding) []Finding {
+	fs = mergeFindings(fs)
+	if len(late) == 0 {
+		return fs
+	}
+	n := len(fs)
+	for _, f := range late {
+		// The last merged span starting at or before f.
+		i := sort.Search(n, func(i int) bool { return fs[i].Start > f.Start }) - 1
+		if i >= 0 && fs[i].End >= f.End {
+			continue
+		}
+		fs = append(fs, f)
+	}
+	return mergeFindings(fs)
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
@@ -77,6 +100,9 @@ func isPlaceholder(v string) bool {
 	if strings.HasPrefix(v, "[REDACTED") || strings.HasPrefix(v, "[WITHHELD") {
 		return true
 	}
+	if len(v) == 20 && strings.HasPrefix(v, "AKIA") && strings.HasSuffix(v, "EXAMPLE") {
+		return true // an access key ID from the AWS documentation (AKIAIOSFODNN7EXAMPLE); a secret key is never a stand-in
+	}
 	n := len(v)
 	switch {
 	case strings.HasPrefix(v, "${") && v[n-1] == '}',
@@ -106,8 +132,11 @@ func isEnvName(v string) bool {
 // findKeyValueSecrets finds values of sensitive key/value pairs: "password:
 // x", "password=x", `"password": "x"`, "DB_PASSWORD=x", "?api_key=x&...",
 // "Server=..;Password=x;", "Authorization: Bearer x", "token := x" and
-// YAML block scalars. The key is kept; only the value is reported.
-func findKeyValueSecrets(s string, out []Finding) []Finding {
+// YAML block scalars, also inside JSON whose quotes are escaped any number
+// of times (`\"password\": \"x\"`, `\\\"password\\\": ...`). The key is
+// kept; only the value is reported. Findings of the key-name rule
+// (ruleSecretAssignment) go to late, all others to out.
+func findKeyValueSecrets(s string, out, late []Finding) ([]Finding, []Finding) {
 	lines := lineCache{s: s, end: -1}
 	for i := 0; i < len(s); {
 		k := strings.IndexAny(s[i:], ":=")
@@ -118,11 +147,15 @@ func findKeyValueSecrets(s string, out []Finding) []Finding {
 		var f Finding
 		var ok bool
 		f, i, ok = keyValueAt(s, i, &lines)
-		if ok {
+		switch {
+		case !ok:
+		case f.RuleID == ruleSecretAssignment:
+			late = append(late, f)
+		default:
 			out = append(out, f)
 		}
 	}
-	return out
+	return out, late
 }
 
 // lineCache remembers the bounds of the line last looked up, so that many
@@ -202,7 +235,10 @@ func keyValueAt(s string, sep int, lines *lineCache) (Finding, int, bool) {
 	if keyEnd > 0 && (s[keyEnd-1] == '"' || s[keyEnd-1] == '\'' || s[keyEnd-1] == '`') {
 		quotedKey = true
 		keyEnd--
-		if keyEnd > 0 && s[keyEnd-1] == '\\' {
+		// A quote escaped once or more: JSON inside a string (\"key\"),
+		// inside a string inside a string (\\\"key\\\"), and so on. (Each
+		// run of backslashes is read by one separator only: linear.)
+		for keyEnd > 0 && s[keyEnd-1] == '\\' {
 			keyEnd--
 		}
 	}
@@ -216,7 +252,10 @@ func keyValueAt(s string, sep int, lines *lineCache) (Finding, int, bool) {
 	key := s[keyStart:keyEnd]
 	rule, ok := sensitiveKeyRule(key)
 	if !ok {
-		return Finding{}, next, false
+		if !secretAssignmentKey(key[strings.LastIndexByte(key, ' ')+1:]) { // "export AWS_ACCESS_KEY_ID"
+			return Finding{}, next, false
+		}
+		rule = ruleSecretAssignment
 	}
 	if !quotedKey && strings.EqualFold(key, "auth") {
 		return Finding{}, next, false // only docker's quoted "auth" is a credential; auth := ... is code
@@ -236,14 +275,18 @@ func keyValueAt(s string, sep int, lines *lineCache) (Finding, int, bool) {
 
 	var start, end int
 	quoted := true
+	prose := false // the value may be the rest of a sentence (see proseValue)
+	label := false
+	run := 0 // backslashes before an opening quote
+	for vs+run < le && s[vs+run] == '\\' {
+		run++
+	}
 	switch {
-	case s[vs] == '\\' && peek(vs+1) == '"': // JSON inside a string: \"secret\"
-		start = vs + 2
-		if j := strings.Index(s[start:le], `\"`); j >= 0 {
-			end = start + j
-		} else {
-			end = le
-		}
+	case run > 0 && vs+run < le && (s[vs+run] == '"' || s[vs+run] == '\''):
+		// JSON (or a Python repr) inside a string, escaped run times:
+		// \"secret\", \\\"secret\\\".
+		start = vs + run + 1
+		end = escapedQuoteEnd(s, start, le, s[vs+run], run)
 	case s[vs] == '"' || s[vs] == '\'' || s[vs] == '`':
 		start, end = vs+1, closingQuote(s, vs, le)
 	default:
@@ -272,10 +315,17 @@ func keyValueAt(s string, sep int, lines *lineCache) (Finding, int, bool) {
 			return Finding{RuleID: rule, Start: start, End: end}, next, true
 		case labelMode:
 			end = le
+			prose, label = true, true
 		case semicolon: // Server=x;Password=y z;
 			end = scanUntil(s, vs, le, ";\"'")
 		default:
 			end = scanValueEnd(s, vs, le)
+			prose = true
+		}
+		if quotedKey {
+			// A bare value after a quoted key is JSON or a Python dict:
+			// `{"pin": 1234}` ends at the brace.
+			end = scanUntil(s, vs, end, "}]")
 		}
 	}
 	// Trim trailing blanks (and a YAML/JSON-ish trailing comma when unquoted).
@@ -289,8 +339,11 @@ func keyValueAt(s string, sep int, lines *lineCache) (Finding, int, bool) {
 		return Finding{}, next, false
 	}
 	value := s[start:end]
-	if isPlaceholder(value) {
+	if isPlaceholder(value) || (!quoted && isPlaceholder(stripComment(value))) {
 		return Finding{}, next, false
+	}
+	if prose && rule != ruleAuthHeader && proseValue(s, start, end, le, label) {
+		return Finding{}, next, false // read on: a pair may follow in the sentence
 	}
 	if rule == ruleAuthHeader && quoted {
 		if _, skip := authPlaceholder(s, start, end); skip {
@@ -304,6 +357,39 @@ func keyValueAt(s string, sep int, lines *lineCache) (Finding, int, bool) {
 		next = end
 	}
 	return Finding{RuleID: rule, Start: start, End: end}, next, true
+}
+
+// escapedQuoteEnd returns where a value that opened with run backslashes
+// and the quote q ends: at the first q preceded by at most run backslashes
+// (more escape a quote inside the value), or at limit.
+func escapedQuoteEnd(s string, start, limit int, q byte, run int) int {
+	for i := start; i < limit; i++ {
+		j := strings.IndexByte(s[i:limit], q)
+		if j < 0 {
+			break
+		}
+		i += j
+		n := 0
+		for i-n-1 >= start && s[i-n-1] == '\\' && n <= run {
+			n++
+		}
+		if n <= run {
+			return i - n
+		}
+	}
+	return limit
+}
+
+// stripComment returns an unquoted value without a trailing " # comment"
+// (YAML, shell and most INI dialects), for the placeholder test only: a
+// value that is not a placeholder is redacted with its comment.
+func stripComment(v string) string {
+	for i := 1; i < len(v); i++ {
+		if v[i] == '#' && (v[i-1] == ' ' || v[i-1] == '\t') {
+			return strings.TrimRight(v[:i], " \t")
+		}
+	}
+	return v
 }
 
 // scanKeyBackward returns where the key ending at end starts: up to three

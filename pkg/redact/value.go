@@ -21,7 +21,7 @@ func (r *Redactor) RedactValue(ctx context.Context, v any) (any, []Finding, erro
 	var out any
 	var findings []Finding
 	err := r.bounded(ctx, func(ctx context.Context) error {
-		w := &valueWalker{r: r, ctx: ctx}
+		w := &valueWalker{r: r, ctx: ctx, budget: newEmbedBudget()}
 		out = w.walk(v, "", "", false, "", func(x any) { out = x })
 		if w.err != nil {
 			return w.err
@@ -39,10 +39,11 @@ func (r *Redactor) RedactValue(ctx context.Context, v any) (any, []Finding, erro
 
 // valueItem is a map member or slice element whose key or value may change.
 type valueItem struct {
-	path   string
-	seg    int
-	setVal func(any)    // nil when the value is not a scanned string
-	rename func(string) // nil for slice elements
+	path     string
+	seg      int
+	setVal   func(any)    // nil when the value is not a scanned string
+	rename   func(string) // nil for slice elements
+	rewrites []rewrite    // regions of the string rewritten for embedded JSON
 }
 
 type valueWalker struct {
@@ -51,6 +52,7 @@ type valueWalker struct {
 	b        batch
 	items    []valueItem
 	findings []Finding
+	budget   *embedBudget
 	err      error
 }
 
@@ -65,12 +67,13 @@ func (w *valueWalker) walk(v any, path, name string, isMember bool, sensitive st
 	case map[string]any:
 		w.nameOnly(path, name, isMember)
 		m := make(map[string]any, len(x))
+		if sensitive == ruleSecretAssignment {
+			sensitive = "" // the key-name rule replaces scalars only
+		}
 		for k, child := range x {
 			childSensitive := sensitive
 			if childSensitive == "" {
-				if rule, ok := sensitiveKeyRule(k); ok {
-					childSensitive = rule
-				}
+				childSensitive = keyRule(k)
 			}
 			first := len(w.items) // the member's own item is added first
 			m[k] = w.walk(child, path+"/"+escapePointer(k), k, true, childSensitive, func(y any) { m[k] = y })
@@ -85,6 +88,9 @@ func (w *valueWalker) walk(v any, path, name string, isMember bool, sensitive st
 		return m
 	case []any:
 		w.nameOnly(path, name, isMember)
+		if sensitive == ruleSecretAssignment {
+			sensitive = ""
+		}
 		s := make([]any, len(x))
 		for i, child := range x {
 			s[i] = w.walk(child, path+"/"+strconv.Itoa(i), name, false, sensitive, func(y any) { s[i] = y })
@@ -124,14 +130,15 @@ func (w *valueWalker) nameOnly(path, name string, isMember bool) {
 }
 
 // stringLeaf registers a string for scanning (a later set replaces it), or
-// redacts it structurally if it holds a JSON object or array. It returns
-// the value to store now.
+// redacts it structurally if it is a JSON object or array. JSON inside a
+// longer string is redacted in place first (redactEmbedded), and the
+// rewritten string is what gets scanned. It returns the value to store now.
 func (w *valueWalker) stringLeaf(s, path, name string, isMember bool, set func(any)) any {
 	seg := w.b.beginSegment([]byte(name), isMember)
 	item := valueItem{path: path, seg: seg}
 	value := s
 	if doc := []byte(s); looksLikeJSONContainer(doc) && json.Valid(doc) {
-		out, fs, err := w.r.redactJSONDoc(w.ctx, doc, 1)
+		out, fs, err := w.r.redactJSONDoc(w.ctx, doc, 1, w.budget)
 		if err != nil {
 			w.err = err
 			return nil
@@ -144,8 +151,22 @@ func (w *valueWalker) stringLeaf(s, path, name string, isMember bool, set func(a
 			}
 		}
 	} else {
+		if mayHoldJSON(s) && !w.budget.spent() {
+			out, fs, rws, err := w.r.redactEmbedded(w.ctx, s, 0, w.budget)
+			if err != nil {
+				w.err = err
+				return nil
+			}
+			if rws != nil {
+				value, item.rewrites = out, rws
+				for _, f := range fs {
+					f.Path = path + f.Path
+					w.findings = append(w.findings, f)
+				}
+			}
+		}
 		w.b.startValue()
-		w.b.text = append(w.b.text, s...)
+		w.b.text = append(w.b.text, value...)
 		item.setVal = set
 	}
 	w.b.endSegment()
@@ -161,11 +182,12 @@ func (w *valueWalker) viaJSON(v any, path, sensitive string) any {
 		w.err = fmt.Errorf("%w: cannot inspect value of type %T: %v", ErrScanFailed, v, err)
 		return nil
 	}
-	if sensitive != "" && string(raw) != "null" && string(raw) != `""` {
+	if sensitive != "" && string(raw) != "null" && string(raw) != `""` &&
+		(sensitive != ruleSecretAssignment || raw[0] != '{' && raw[0] != '[') {
 		w.findings = append(w.findings, Finding{RuleID: sensitive, End: len(raw), Path: path})
 		return marker(sensitive)
 	}
-	out, fs, err := w.r.redactJSONDoc(w.ctx, raw, 0)
+	out, fs, err := w.r.redactJSONDoc(w.ctx, raw, 0, w.budget)
 	if err != nil {
 		w.err = err
 		return nil
@@ -204,7 +226,7 @@ func (w *valueWalker) finish() ([]Finding, error) {
 		res := results[it.seg]
 		if len(res.value) > 0 && it.setVal != nil {
 			it.setVal(applyFindings(w.b.valueOf(it.seg), res.value))
-			findings = appendWithPath(findings, res.value, it.path, false)
+			findings = appendWithPath(findings, originalOffsets(res.value, it.rewrites), it.path, false)
 		}
 		if len(res.name) > 0 && it.rename != nil {
 			newKey := applyFindings(w.b.nameOf(it.seg), res.name)

@@ -79,7 +79,7 @@ Everything in it is fake.
   users.db               SQLite database "users", table users
                          (id, name, email, role, created_at), opened read-only
   reports/q1.csv         a small quarterly report
-  notes/credentials.txt  a fake password and API key: reading it shows redaction
+  notes/credentials.txt  fake service credentials: reading it shows redaction
   config/.env            blocked by the default glob **/.env: reading it is refused
 
 Try: filesystem_read /data/users.json, filesystem_list /data,

@@ -20,6 +20,22 @@ import (
 // the call, say). An error fails this append only.
 type Hook func(ctx context.Context, tx *sql.Tx, e *audit.Entry) (followUps []audit.Entry, err error)
 
+// OnCommit registers fn to run once the transaction holding the entry
+// whose Hook was given ctx has committed, before Append returns: a hook
+// that derived state from the transaction (the trust state it stored) may
+// then cache it under the commit's change token. fn does not run if the
+// entry is rolled back or the transaction fails. It reports whether ctx is
+// a hook's (outside a hook fn never runs).
+func OnCommit(ctx context.Context, fn func(state.Commit)) bool {
+	fns, ok := ctx.Value(onCommitKey{}).(*[]func(state.Commit))
+	if ok {
+		*fns = append(*fns, fn)
+	}
+	return ok
+}
+
+type onCommitKey struct{}
+
 type pending struct {
 	ctx   context.Context
 	entry audit.Entry
@@ -209,21 +225,25 @@ func prepare(ctx context.Context, db *state.DB, tx *sql.Tx) (*stmts, error) {
 	return &st, nil
 }
 
-// commit writes a batch in one transaction: each entry under its own
-// savepoint (a failing hook drops only its entry), then one checkpoint over
-// the writer's own frontier, extended by exactly these entries. The
-// frontier is adopted only once the transaction committed.
+// commit writes a batch in one transaction. First each entry in turn: its
+// hook under a savepoint (a failing hook drops only its entry), its bytes,
+// its leaf and the stored hashes the writer's frontier computes for it.
+// Then, while the checkpoint over the extended frontier is signed on
+// another goroutine, the rows are inserted; the checkpoint is stored last.
+// The frontier is adopted only once the transaction committed.
 func (l *Log) commit(batch []*pending) {
 	results := make([]result, len(batch))
+	var afterCommit []func(state.Commit)
 	var signed []byte
 	var tree audit.Frontier
 	var unlockWitness func()
 	if l.witness != nil {
 		unlockWitness = l.witness.lockFirst()
 	}
+	var committed state.Commit
 	err := l.refusing()
 	if err == nil {
-		err = l.db.Write(context.Background(), func(tx *sql.Tx) error {
+		committed, err = l.db.WriteTracked(context.Background(), func(tx *sql.Tx) error {
 			ctx := context.Background()
 			if err := l.catchUp(ctx, tx); err != nil {
 				return err
@@ -233,30 +253,56 @@ func (l *Log) commit(batch []*pending) {
 				return fmt.Errorf("preparing the append: %w", err)
 			}
 			tree = l.tree.f.Clone()
-			appended := 0
+			var rows []leafRow
+			afterCommit = afterCommit[:0]
 			for i, p := range batch {
-				e, err := l.appendOne(ctx, st, &tree, p)
+				var fns []func(state.Commit)
+				var e audit.Entry
+				e, rows, err = l.appendOne(context.WithValue(ctx, onCommitKey{}, &fns), st, &tree, p, rows)
 				results[i] = result{entry: e, err: err}
 				if err == nil {
-					appended++
+					afterCommit = append(afterCommit, fns...)
 				}
 			}
-			if appended == 0 {
+			if len(rows) == 0 {
 				return nil
 			}
 			size := tree.Size()
-			signed, err = audit.SignCheckpoint(audit.Checkpoint{Origin: l.origin, Size: size, Root: tree.Root(), Time: l.opts.Now()}, l.signer)
-			if err != nil {
-				return fmt.Errorf("signing the checkpoint: %w", err)
+			cp := audit.Checkpoint{Origin: l.origin, Size: size, Root: tree.Root(), Time: l.opts.Now()}
+			type signature struct {
+				note []byte
+				err  error
 			}
+			sig := make(chan signature, 1)
+			go func() {
+				note, err := audit.SignCheckpoint(cp, l.signer)
+				sig <- signature{note, err}
+			}()
+			insertErr := l.insertRows(ctx, st, rows)
+			s := <-sig
+			if insertErr != nil {
+				return insertErr
+			}
+			if s.err != nil {
+				return fmt.Errorf("signing the checkpoint: %w", s.err)
+			}
+			signed = s.note
 			if _, err := l.db.Tx(tx).ExecContext(ctx, checkpointQuery, size, signed); err != nil {
 				return fmt.Errorf("storing the checkpoint: %w", err)
 			}
+			// Every checkpoint is kept in the history: bisecting over
+			// them is how verify finds the entry a rehashed tree hides.
 			if _, err := l.db.Tx(tx).ExecContext(ctx, historyQuery, size, signed); err != nil {
 				return fmt.Errorf("storing the checkpoint history: %w", err)
 			}
 			return nil
 		})
+	}
+	if err == nil {
+		for _, fn := range afterCommit {
+			fn(committed)
+		}
+		l.tree.committed(committed)
 	}
 	if err == nil && signed != nil {
 		l.tree.f, l.tree.note = tree, signed
@@ -289,33 +335,53 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-func (l *Log) appendOne(ctx context.Context, st *stmts, tree *audit.Frontier, p *pending) (audit.Entry, error) {
+// leafRow is one entry as it will be stored: its bytes and the stored
+// hashes it adds to the tree (from index base on).
+type leafRow struct {
+	e      audit.Entry
+	b      []byte
+	base   int64
+	hashes []tlog.Hash
+}
+
+// appendOne runs p's hook and adds p's entry and its follow-ups to tree
+// and rows. A failing hook rolls its writes back and leaves tree and rows
+// as they were.
+func (l *Log) appendOne(ctx context.Context, st *stmts, tree *audit.Frontier, p *pending, rows []leafRow) (audit.Entry, []leafRow, error) {
 	if err := p.ctx.Err(); err != nil {
-		return audit.Entry{}, err
+		return audit.Entry{}, rows, err
 	}
 	if p.hook == nil {
-		// Nothing can fail half-way but the database itself, which fails
-		// the whole transaction: no savepoint needed.
-		return l.insertWithFollowUps(ctx, st, tree, p)
+		// Nothing can fail but encoding: no savepoint needed.
+		before := tree.Clone()
+		e, out, err := l.leaves(ctx, st, tree, p, rows)
+		if err != nil {
+			*tree = before
+			return audit.Entry{}, rows, err
+		}
+		return e, out, nil
 	}
 	if _, err := st.savepoint.ExecContext(ctx); err != nil {
-		return audit.Entry{}, err
+		return audit.Entry{}, rows, err
 	}
 	before := tree.Clone()
-	e, err := l.insertWithFollowUps(ctx, st, tree, p)
+	e, out, err := l.leaves(ctx, st, tree, p, rows)
 	if err != nil {
 		*tree = before
+		out = rows
 		if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
-			return audit.Entry{}, errors.Join(err, rerr)
+			return audit.Entry{}, rows, errors.Join(err, rerr)
 		}
 	}
 	if _, rerr := st.release.ExecContext(ctx); rerr != nil {
-		return audit.Entry{}, errors.Join(err, rerr)
+		return audit.Entry{}, rows, errors.Join(err, rerr)
 	}
-	return e, err
+	return e, out, err
 }
 
-func (l *Log) insertWithFollowUps(ctx context.Context, st *stmts, tree *audit.Frontier, p *pending) (audit.Entry, error) {
+// leaves runs p's hook and encodes its entry and the hook's follow-ups as
+// the next leaves.
+func (l *Log) leaves(ctx context.Context, st *stmts, tree *audit.Frontier, p *pending, rows []leafRow) (audit.Entry, []leafRow, error) {
 	e := p.entry
 	seq := tree.Size()
 	e.Seq = uint64(seq)
@@ -323,44 +389,49 @@ func (l *Log) insertWithFollowUps(ctx context.Context, st *stmts, tree *audit.Fr
 	if p.hook != nil {
 		var err error
 		if followUps, err = p.hook(ctx, st.tx, &e); err != nil {
-			return audit.Entry{}, err
+			return audit.Entry{}, rows, err
 		}
 		e.Seq = uint64(seq) // the hook may not move the entry
 	}
-	if err := l.insert(ctx, st, tree, e); err != nil {
-		return audit.Entry{}, err
+	out, err := leaf(tree, e, rows)
+	if err != nil {
+		return audit.Entry{}, rows, err
 	}
 	for _, f := range followUps {
 		f.Seq = uint64(tree.Size())
 		if f.Timestamp.IsZero() {
 			f.Timestamp = e.Timestamp
 		}
-		if err := l.insert(ctx, st, tree, f); err != nil {
-			return audit.Entry{}, err
+		if out, err = leaf(tree, f, out); err != nil {
+			return audit.Entry{}, rows, err
 		}
 	}
-	return e, nil
+	return e, out, nil
 }
 
-// insert stores e as the next leaf: its bytes, and the stored hashes the
-// frontier computes for it.
-func (l *Log) insert(ctx context.Context, st *stmts, tree *audit.Frontier, e audit.Entry) error {
+// leaf encodes e as the next leaf of tree.
+func leaf(tree *audit.Frontier, e audit.Entry, rows []leafRow) ([]leafRow, error) {
 	b, err := audit.Marshal(e)
 	if err != nil {
-		return err
+		return rows, err
 	}
 	seq := tree.Size()
-	var buf [64]tlog.Hash
-	hashes := tree.Append(audit.LeafHash(b), buf[:0])
-	base := tlog.StoredHashIndex(0, seq)
-	for i, h := range hashes {
-		if _, err := st.insHash.ExecContext(ctx, base+int64(i), h[:]); err != nil {
-			return fmt.Errorf("storing tree hashes: %w", err)
+	return append(rows, leafRow{e: e, b: b, base: tlog.StoredHashIndex(0, seq), hashes: tree.Append(audit.LeafHash(b), nil)}), nil
+}
+
+// insertRows stores the leaves: the entries' bytes, their column copies
+// and the stored hashes.
+func (l *Log) insertRows(ctx context.Context, st *stmts, rows []leafRow) error {
+	for _, r := range rows {
+		for i, h := range r.hashes {
+			if _, err := st.insHash.ExecContext(ctx, r.base+int64(i), h[:]); err != nil {
+				return fmt.Errorf("storing tree hashes: %w", err)
+			}
 		}
-	}
-	_, err = st.insEntry.ExecContext(ctx, seq, b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result))
-	if err != nil {
-		return fmt.Errorf("storing entry %d: %w", seq, err)
+		e := r.e
+		if _, err := st.insEntry.ExecContext(ctx, e.Seq, r.b, audit.FormatTimestamp(e.Timestamp), e.Agent, string(e.Action), e.Tool, string(e.Result)); err != nil {
+			return fmt.Errorf("storing entry %d: %w", e.Seq, err)
+		}
 	}
 	return nil
 }

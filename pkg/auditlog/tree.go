@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // writerTree is what a writer knows to be true of the log: the frontier of
@@ -24,6 +25,17 @@ type writerTree struct {
 	dataVersion int64
 	// witnessMissing: there was no witness when the log was opened.
 	witnessMissing bool
+	// token is the database's change token after this writer's last
+	// commit, when that commit was the only change (state.Commit.Solo):
+	// while the database still shows it, nothing else was committed and
+	// catchUp has nothing to read.
+	token      state.ChangeToken
+	tokenValid bool
+}
+
+// committed notes the change token this writer's commit left.
+func (t *writerTree) committed(c state.Commit) {
+	t.token, t.tokenValid = c.Token, c.Solo
 }
 
 // TamperedError is why a log refuses appends: the stored log is not a
@@ -95,6 +107,14 @@ func (l *Log) refuse(p *audit.VerifyError) error {
 // fails this append only.
 func (l *Log) catchUp(ctx context.Context, tx *sql.Tx) error {
 	t := l.tree
+	if t.tokenValid {
+		// Under the write lock nobody commits: a token unchanged since
+		// this writer's last commit means there is nothing to read.
+		if now, ok := l.db.ChangeToken(); ok && now == t.token {
+			return nil
+		}
+		t.tokenValid = false
+	}
 	var dv int64
 	if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dv); err != nil {
 		return fmt.Errorf("reading the database's change counter: %w", err)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"os"
 	"sync"
 )
@@ -37,3 +38,8 @@ func (db *DB) ChangeToken() (token ChangeToken, ok bool) {
 	n, err := db.shm.f.ReadAt(token[:], 0)
 	return token, err == nil && n == len(token)
 }
+
+// transactions is the header's iChange: "incremented with each
+// transaction" (https://www.sqlite.org/walformat.html), at byte offset 8,
+// in the machine's byte order (the WAL-index is native-endian).
+func (t ChangeToken) transactions() uint32 { return binary.NativeEndian.Uint32(t[8:12]) }

@@ -134,6 +134,39 @@ func (db *DB) Write(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// Commit describes a committed write transaction (WriteTracked).
+type Commit struct {
+	// Token is the database's change token right after the commit.
+	Token ChangeToken
+	// Solo: no other transaction, of any connection, committed between
+	// the start of this one and the reading of Token, so Token names
+	// exactly the state this transaction left. A state derived from the
+	// transaction may then be cached under Token. False whenever that
+	// cannot be shown (the token unreadable, another commit in between, a
+	// WAL restart counted with this commit): the cache then misses, never
+	// serves a stale state.
+	Solo bool
+}
+
+// WriteTracked is Write, and says which change token the commit left
+// (Commit). The token is read inside the transaction, after BEGIN
+// IMMEDIATE took the write lock, so nobody else commits until this
+// transaction does; after the commit, exactly one more transaction in the
+// WAL-index header's counter (iChange) means it was this one alone.
+func (db *DB) WriteTracked(ctx context.Context, fn func(*sql.Tx) error) (Commit, error) {
+	var before ChangeToken
+	var readBefore bool
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		before, readBefore = db.ChangeToken()
+		return fn(tx)
+	})
+	if err != nil {
+		return Commit{}, err
+	}
+	after, readAfter := db.ChangeToken()
+	return Commit{Token: after, Solo: readBefore && readAfter && after.transactions() == before.transactions()+1}, nil
+}
+
 // Read runs fn in a read-only transaction: a consistent snapshot.
 func (db *DB) Read(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -47,6 +48,31 @@ func TestCacheSeesOtherConnectionsAtOnce(t *testing.T) {
 	server.record(t, Event{Kind: PolicyBlock, Severity: "high"}, t0.Add(2*time.Minute))
 	if got, want := mustGet(t, server.store, agent).Score, mustGet(t, &Store{DB: op, Model: testModel(), Now: server.store.Now}, agent).Score; got != want {
 		t.Fatalf("after its own commit the cache says %d, the database %d", got, want)
+	}
+}
+
+// TestCacheHitsAfterOwnCommits: in sequential use (get, then an audited
+// call) every Get after the first is served from the state the append
+// stored, and it is the state the database holds.
+func TestCacheHitsAfterOwnCommits(t *testing.T) {
+	e := openEnv(t, t.TempDir(), true)
+	e.store.Cache = NewCache()
+	agent := e.id.DID()
+	check := &Store{DB: e.db, Model: testModel(), Now: e.store.Now}
+	for i := 0; i < 200; i++ {
+		got := mustGet(t, e.store, agent)
+		if want := mustGet(t, check, agent); !reflect.DeepEqual(got, want) {
+			t.Fatalf("call %d: cached %+v, database %+v", i, got, want)
+		}
+		ev := Event{Kind: Allowed}
+		if i%10 == 9 {
+			ev = Event{Kind: PolicyBlock, Severity: "low"}
+		}
+		e.record(t, ev, t0.Add(time.Duration(i)*time.Second))
+	}
+	// a WAL restart now and then is counted with a commit: a miss
+	if m := e.store.Cache.misses.Load(); m > 5 {
+		t.Fatalf("%d of 200 Gets read the database", m)
 	}
 }
 

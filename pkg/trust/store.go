@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
@@ -26,8 +27,9 @@ type Store struct {
 	Model Model
 	// Now is the clock for reads; time.Now when nil.
 	Now func() time.Time
-	// Cache, when set, keeps the states Get read, valid until any process
-	// commits to the database (state.DB.ChangeToken); nil reads every time.
+	// Cache, when set, keeps the states Get read and the states this
+	// process's audit appends stored, each valid until any other commit
+	// to the database (state.DB.ChangeToken); nil reads every time.
 	Cache *Cache
 }
 
@@ -39,6 +41,39 @@ type Store struct {
 type Cache struct {
 	mu     sync.Mutex
 	states map[string]cachedState
+	// misses counts Gets that read the database.
+	misses atomic.Uint64
+	// tx and written: the agents whose state the append transaction tx
+	// has written (uncommitted, so the cache does not describe them).
+	tx      *sql.Tx
+	written map[string]bool
+}
+
+// inTx returns the cached state of agent for a read inside the write
+// transaction tx, whose change token is token (nothing commits while tx
+// holds the write lock): only if the cache holds the state under that
+// token and tx has not written it yet.
+func (c *Cache) inTx(tx *sql.Tx, agent string, token state.ChangeToken) (State, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != tx {
+		c.tx, c.written = tx, map[string]bool{}
+	}
+	st, ok := c.states[agent]
+	if !ok || st.token != token || c.written[agent] {
+		return State{}, false
+	}
+	return st.st, true
+}
+
+// wrote notes that tx stored agent's state.
+func (c *Cache) wrote(tx *sql.Tx, agent string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != tx {
+		c.tx, c.written = tx, map[string]bool{}
+	}
+	c.written[agent] = true
 }
 
 type cachedState struct {
@@ -48,6 +83,20 @@ type cachedState struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache { return &Cache{states: map[string]cachedState{}} }
+
+// committed caches the state an audit append stored for agent, under the
+// change token its commit left, when that token is known to name exactly
+// that state (state.Commit.Solo); otherwise it drops agent's entry, and
+// the next Get reads the database.
+func (c *Cache) committed(agent string, st State, commit state.Commit) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if commit.Solo {
+		c.states[agent] = cachedState{token: commit.Token, st: st}
+	} else {
+		delete(c.states, agent)
+	}
+}
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {
@@ -99,6 +148,9 @@ func (s *Store) Get(ctx context.Context, agent string) (State, error) {
 			}
 		}
 	}
+	if s.Cache != nil {
+		s.Cache.misses.Add(1)
+	}
 	// The token is read before the state: if a commit lands in between,
 	// the newer state is cached under the older token, which the next
 	// call no longer sees, so it reads again. Never the reverse.
@@ -114,17 +166,29 @@ func (s *Store) Get(ctx context.Context, agent string) (State, error) {
 	return s.Model.At(st, s.now()), nil
 }
 
-// Record applies ev to agent's state inside tx and stores the result.
+// Record applies ev to agent's state inside tx and stores the result. The
+// state is read from the cache when it holds the database's current state
+// (the change token seen inside tx, before tx wrote it), else from tx.
 func (s *Store) Record(ctx context.Context, tx *sql.Tx, agent string, ev Event) (before, after State, err error) {
-	before, err = s.load(ctx, s.DB.Tx(tx), agent)
-	if err != nil {
-		return State{}, State{}, err
+	cached := false
+	if s.Cache != nil {
+		if token, ok := s.DB.ChangeToken(); ok {
+			before, cached = s.Cache.inTx(tx, agent, token)
+		}
+	}
+	if !cached {
+		if before, err = s.load(ctx, s.DB.Tx(tx), agent); err != nil {
+			return State{}, State{}, err
+		}
 	}
 	before = s.Model.At(before, ev.Time)
 	after = s.Model.Apply(before, ev)
 	raw, err := json.Marshal(after)
 	if err != nil {
 		return State{}, State{}, err
+	}
+	if s.Cache != nil {
+		s.Cache.wrote(tx, agent)
 	}
 	_, err = s.DB.Tx(tx).ExecContext(ctx, storeQuery, agent, string(raw))
 	if err != nil {
@@ -143,6 +207,10 @@ func (s *Store) Hook(ev Event) auditlog.Hook {
 		before, after, err := s.Record(ctx, tx, e.Agent, ev)
 		if err != nil {
 			return nil, err
+		}
+		if s.Cache != nil {
+			agent := e.Agent
+			auditlog.OnCommit(ctx, func(c state.Commit) { s.Cache.committed(agent, after, c) })
 		}
 		score := after.Score
 		e.TrustScore = &score

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,20 +86,61 @@ func randomEvent(r *rand.Rand, i int) Event {
 // TestReplayMatchesStore records a long random sequence through the real
 // pipeline (audit append + trust hook in one transaction) and replays the
 // log: the replayed score equals the stored one after every prefix.
+// TestReplayMatchesStore: replaying the log gives the stored state and
+// every entry's score, reading the trust state from the database, from
+// the cache, and from the cache while concurrent appends share
+// transactions (several events of one agent in one commit).
 func TestReplayMatchesStore(t *testing.T) {
+	for _, mode := range []string{"database", "cache", "cache+concurrent"} {
+		t.Run(mode, func(t *testing.T) { testReplayMatchesStore(t, mode) })
+	}
+}
+
+func testReplayMatchesStore(t *testing.T, mode string) {
 	e := openEnv(t, t.TempDir(), true)
-	r := rand.New(rand.NewPCG(1, 2))
-	when := t0
-	for i := 0; i < 600; i++ {
-		when = when.Add(time.Duration(r.IntN(40)) * time.Minute)
-		ev := randomEvent(r, i)
-		if ev.Kind == RateLimited {
-			ev.Until = when.Add(time.Hour)
-		}
-		entry := e.record(t, ev, when)
-		if entry.TrustScore == nil {
-			t.Fatal("entry has no trust_score")
-		}
+	if mode != "database" {
+		e.store.Cache = NewCache()
+	}
+	workers := 1
+	if mode == "cache+concurrent" {
+		workers = 4
+	}
+	var wg sync.WaitGroup
+	var clock, count atomic.Int64 // shared: times and resets as in one sequence
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(1, uint64(2+w)))
+			for i := 0; i < 600/workers; i++ {
+				when := t0.Add(time.Duration(clock.Add(int64(r.IntN(40)))) * time.Minute)
+				ev := randomEvent(r, int(count.Add(1))-1)
+				if ev.Kind == RateLimited {
+					ev.Until = when.Add(time.Hour)
+				}
+				entry, err := e.log.Append(context.Background(), audit.Entry{
+					Timestamp: when, Agent: e.id.DID(), Action: audit.ActionToolInvocation, Tool: "filesystem_read", Result: audit.ResultAllowed,
+				}, e.store.Hook(ev))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if entry.TrustScore == nil {
+					t.Error("entry has no trust_score")
+					return
+				}
+				if mode != "database" && i%7 == 0 {
+					if _, err := e.store.Get(context.Background(), e.id.DID()); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
 	}
 	stored, err := e.store.load(context.Background(), e.db.Reader(), e.id.DID())
 	if err != nil {

@@ -52,6 +52,9 @@ type jsonParser struct {
 	s     []byte
 	i     int
 	depth int
+	// src, when set, is string(s): strings without escapes are returned
+	// as substrings of it instead of being copied.
+	src string
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -193,8 +196,9 @@ func (p *jsonParser) object(dst []byte) ([]byte, error) {
 		p.depth--
 		return append(dst, '{', '}'), nil
 	}
-	var members []canonMember
-	var vals []byte
+	var mbuf [8]canonMember
+	members := mbuf[:0]
+	vals := make([]byte, 0, 128)
 	for {
 		p.skipWS()
 		if p.i >= len(p.s) || p.s[p.i] != '"' {
@@ -289,6 +293,9 @@ func (p *jsonParser) str() (string, error) {
 		c := p.s[p.i]
 		if c == '"' {
 			p.i++
+			if len(p.src) == len(p.s) {
+				return p.src[start : p.i-1], nil
+			}
 			return string(p.s[start : p.i-1]), nil
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
@@ -393,7 +400,17 @@ func hex4(b []byte) rune {
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	for i := 0; i < len(s); {
+	// The run of bytes that are written as they are goes in one copy.
+	plain := 0
+	for plain < len(s) {
+		c := s[plain]
+		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			break
+		}
+		plain++
+	}
+	dst = append(dst, s[:plain]...)
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

@@ -148,11 +148,94 @@ func FormatTimestamp(t time.Time) string {
 // ParseTimestamp parses a string produced by [FormatTimestamp], and nothing
 // else: other RFC 3339 spellings of the same instant are rejected.
 func ParseTimestamp(s string) (time.Time, error) {
-	t, err := time.Parse(timestampLayout, s)
-	if err != nil || t.Format(timestampLayout) != s {
+	t, ok := parseTimestamp(s)
+	if !ok {
 		return time.Time{}, fmt.Errorf("timestamp %q is not of the form YYYY-MM-DDThh:mm:ss.ffffffZ (UTC, 6 fractional digits)", s)
 	}
 	return t, nil
+}
+
+// parseTimestamp reads the fixed-width form of timestampLayout digit by
+// digit, with time.Parse's range checks (month, day of that month, hour,
+// minute, second), without allocating; it accepts exactly the strings
+// that time.Parse(timestampLayout, s) accepts and Format gives back
+// unchanged (FuzzParseTimestamp checks the two agree).
+func parseTimestamp(s string) (time.Time, bool) {
+	if len(s) != len(timestampLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	micro, ok7 := num(20, 26)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 || day > daysIn(time.Month(month), year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, micro*1000, time.UTC), true
+}
+
+func daysIn(m time.Month, year int) int {
+	if m == time.February {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - int((m-1)%7%2)
+}
+
+// AppendTimestamp appends FormatTimestamp(t) to b, without allocating
+// for years 0..9999.
+func AppendTimestamp(b []byte, t time.Time) []byte {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return append(b, FormatTimestamp(t)...)
+	}
+	return appendTimestamp(b, t)
+}
+
+// appendTimestamp appends FormatTimestamp(t) for a time whose year is in
+// 0..9999, without allocating.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	pad := func(b []byte, n, width int) []byte {
+		var d [6]byte
+		for i := width - 1; i >= 0; i-- {
+			d[i] = byte('0' + n%10)
+			n /= 10
+		}
+		return append(b, d[:width]...)
+	}
+	b = pad(b, year, 4)
+	b = append(b, '-')
+	b = pad(b, int(month), 2)
+	b = append(b, '-')
+	b = pad(b, day, 2)
+	b = append(b, 'T')
+	b = pad(b, hour, 2)
+	b = append(b, ':')
+	b = pad(b, minute, 2)
+	b = append(b, ':')
+	b = pad(b, sec, 2)
+	b = append(b, '.')
+	b = pad(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
 }
 
 func checkTime(t time.Time) error {
@@ -283,8 +366,9 @@ func appendEntry(b []byte, e *Entry, params, details []byte) []byte {
 	b = strconv.AppendInt(b, EntryVersion, 10)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
-	b = append(b, `,"timestamp":`...)
-	b = appendString(b, FormatTimestamp(e.Timestamp))
+	b = append(b, `,"timestamp":"`...)
+	b = appendTimestamp(b, e.Timestamp) // validated: year 1..9999, nothing to escape
+	b = append(b, '"')
 	b = append(b, `,"agent":`...)
 	b = appendString(b, e.Agent)
 	b = append(b, `,"action":`...)
@@ -356,18 +440,69 @@ type jsonMember struct {
 	raw  []byte // a number's literal, or the canonical form of any other value
 }
 
+// memberName returns the constant string for a known member name, so that
+// keys do not keep the whole input alive.
+func memberName(k string) string {
+	switch k {
+	case "v":
+		return "v"
+	case "seq":
+		return "seq"
+	case "timestamp":
+		return "timestamp"
+	case "agent":
+		return "agent"
+	case "action":
+		return "action"
+	case "tool":
+		return "tool"
+	case "params":
+		return "params"
+	case "params_sha256":
+		return "params_sha256"
+	case "result":
+		return "result"
+	case "reason":
+		return "reason"
+	case "rules":
+		return "rules"
+	case "trust_score":
+		return "trust_score"
+	case "duration_us":
+		return "duration_us"
+	case "client":
+		return "client"
+	case "upstream":
+		return "upstream"
+	case "enforced":
+		return "enforced"
+	case "intent":
+		return "intent"
+	case "details":
+		return "details"
+	case "sha256":
+		return "sha256"
+	case "bytes":
+		return "bytes"
+	}
+	return k
+}
+
 // entryMembers is the number of members an entry can have.
 const entryMembers = 18
 
-// objectMembers parses a JSON object into its members, in input order,
+// objectMembers parses a JSON object into its members (appended to
+// ms[:0]), in input order,
 // rejecting duplicate keys and objects of more than max members (which keeps
 // the duplicate check cheap). Each member value may nest maxJSONDepth deep.
-func objectMembers(b []byte, max int) ([]jsonMember, error) {
-	p := jsonParser{s: b}
+func objectMembers(b []byte, max int, ms []jsonMember) ([]jsonMember, error) {
+	// One copy of the input as a string: the values of strings without
+	// escapes are substrings of it, not an allocation each.
+	p := jsonParser{s: b, src: string(b)}
 	if err := p.expect('{'); err != nil {
 		return nil, err
 	}
-	var ms []jsonMember
+	ms = ms[:0]
 	p.skipWS()
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
@@ -382,6 +517,7 @@ func objectMembers(b []byte, max int) ([]jsonMember, error) {
 		if err != nil {
 			return nil, err
 		}
+		key = memberName(key)
 		for _, m := range ms {
 			if m.key == key {
 				return nil, fmt.Errorf("duplicate member %q", key)
@@ -408,7 +544,7 @@ func objectMembers(b []byte, max int) ([]jsonMember, error) {
 			}
 		default:
 			p.depth = 0
-			if m.raw, err = p.value(nil); err != nil {
+			if m.raw, err = p.value(make([]byte, 0, len(p.s)-p.i)); err != nil {
 				return nil, err
 			}
 			m.kind = m.raw[0]
@@ -475,7 +611,8 @@ func (m *jsonMember) wantInt(bits int) (int64, error) {
 // members written out, ...). A verifier can therefore rely on every byte of
 // an accepted entry being covered by its leaf hash.
 func Unmarshal(b []byte) (Entry, error) {
-	ms, err := objectMembers(b, entryMembers)
+	var buf [entryMembers]jsonMember // on the stack: members do not outlive Unmarshal
+	ms, err := objectMembers(b, entryMembers, buf[:0])
 	if err != nil {
 		return Entry{}, fmt.Errorf("%w: %v", ErrInvalidEntry, err)
 	}
@@ -623,7 +760,8 @@ func decodeDigest(m *jsonMember) (*ParamsDigest, error) {
 	if m.kind != '{' {
 		return nil, fmt.Errorf("%q is %s, want an object", m.key, kindName(m.kind))
 	}
-	ms, err := objectMembers(m.raw, 2)
+	var buf [2]jsonMember
+	ms, err := objectMembers(m.raw, 2, buf[:0])
 	if err != nil {
 		return nil, fmt.Errorf("%q: %v", m.key, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzUnmarshalEntry(f *testing.F) {
@@ -138,6 +139,30 @@ func FuzzCanonicalJSON(f *testing.F) {
 		d2.UseNumber()
 		if d1.Decode(&x) != nil || d2.Decode(&y) != nil || !reflect.DeepEqual(x, y) {
 			t.Fatalf("canonical form changes the data: %q -> %q", b, c)
+		}
+	})
+}
+
+// FuzzParseTimestamp: the digit-by-digit parser accepts exactly what
+// time.Parse with the layout accepts and Format gives back unchanged, and
+// yields the same instant; AppendTimestamp writes what FormatTimestamp does.
+func FuzzParseTimestamp(f *testing.F) {
+	for _, s := range []string{"2026-12-04T14:18:00.123456Z", "2024-02-29T23:59:59.999999Z", "2023-02-29T00:00:00.000000Z",
+		"0000-01-01T00:00:00.000000Z", "9999-12-31T23:59:60.000000Z", "2026-13-01T00:00:00.000000Z", "2026-04-31T00:00:00.000000Z",
+		"2026-12-04T24:00:00.000000Z", "2026-12-04T14:18:00.12345Z", "2026-12-04t14:18:00.123456Z", "+026-12-04T14:18:00.123456Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := time.Parse(timestampLayout, s)
+		wantOK := err == nil && want.Format(timestampLayout) == s
+		got, ok := parseTimestamp(s)
+		if ok != wantOK || ok && !got.Equal(want) {
+			t.Fatalf("parseTimestamp(%q) = %v, %v; time.Parse says %v, %v (%v)", s, got, ok, want, wantOK, err)
+		}
+		if ok {
+			if a, f := string(AppendTimestamp(nil, got)), FormatTimestamp(got); a != f || a != s {
+				t.Fatalf("AppendTimestamp %q, FormatTimestamp %q, input %q", a, f, s)
+			}
 		}
 	})
 }

@@ -98,6 +98,47 @@ type VerifyResult struct {
 // On success it returns the number of entries and their root, which a caller
 // can compare with the latest signed checkpoint, or sign.
 func VerifyEntries(entries iter.Seq2[[]byte, error], opts VerifyOptions) (VerifyResult, error) {
+	return VerifyDecoded(func(yield func(*Decoded, error) bool) {
+		var d Decoded
+		for b, err := range entries {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			d = DecodeEntry(b)
+			if !yield(&d, nil) {
+				return
+			}
+		}
+	}, opts)
+}
+
+// Decoded is an entry's stored bytes decoded for [VerifyDecoded]: the work
+// that does not depend on the other entries, which a store may spread over
+// several goroutines.
+type Decoded struct {
+	Raw   []byte
+	Entry Entry     // valid when Err is nil
+	Err   error     // why Raw is not a canonical entry ([Unmarshal])
+	Leaf  tlog.Hash // LeafHash(Raw)
+	// Inspected, when HasInspected, is what VerifyOptions.Inspect would
+	// say of Entry, computed beforehand; VerifyDecoded then uses it
+	// instead of calling Inspect.
+	Inspected    error
+	HasInspected bool
+}
+
+// DecodeEntry decodes b and computes its leaf hash.
+func DecodeEntry(b []byte) Decoded {
+	e, err := Unmarshal(b)
+	return Decoded{Raw: b, Entry: e, Err: err, Leaf: LeafHash(b)}
+}
+
+// VerifyDecoded is [VerifyEntries] over entries already decoded (in seq
+// order, as VerifyEntries takes them), so that decoding can run ahead on
+// other goroutines. The *Decoded is not kept after the next one is asked
+// for.
+func VerifyDecoded(entries iter.Seq2[*Decoded, error], opts VerifyOptions) (VerifyResult, error) {
 	v := &replay{opts: opts, cps: slices.Clone(opts.Checkpoints), leafBad: -1}
 	slices.SortStableFunc(v.cps, func(a, b Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 	if opts.Start != nil {
@@ -114,15 +155,15 @@ func VerifyEntries(entries iter.Seq2[[]byte, error], opts VerifyOptions) (Verify
 		return VerifyResult{}, err
 	}
 	pos := v.tree.Size()
-	for b, err := range entries {
+	for d, err := range entries {
 		if err != nil {
 			return VerifyResult{}, fmt.Errorf("audit: reading entry at position %d: %w", pos, err)
 		}
 		if v.jump != nil {
-			if verr := v.scan(pos, b); verr != nil {
+			if verr := v.scan(pos, d.Raw); verr != nil {
 				return VerifyResult{}, verr
 			}
-		} else if verr := v.add(pos, b); verr != nil {
+		} else if verr := v.add(pos, d); verr != nil {
 			return VerifyResult{}, verr
 		}
 		pos++
@@ -161,12 +202,12 @@ type replay struct {
 }
 
 // add verifies the entry at position pos, all previous ones being in place.
-func (v *replay) add(pos int64, b []byte) error {
-	e, err := Unmarshal(b)
-	if err != nil {
+func (v *replay) add(pos int64, d *Decoded) error {
+	if err := d.Err; err != nil {
 		return verifyErr(pos, KindContentChanged, err,
 			"the entry at position %d is not a canonical entry: %v", pos, err)
 	}
+	e := &d.Entry
 	seq := int64(e.Seq)
 	switch {
 	case seq < pos:
@@ -176,9 +217,9 @@ func (v *replay) add(pos int64, b []byte) error {
 		v.jump = &seqJump{want: pos, got: seq}
 		return nil
 	}
-	leaf := LeafHash(b)
+	leaf := d.Leaf
 	if v.stored == nil {
-		v.inspect(e)
+		v.inspect(d)
 		v.fresh = v.tree.Append(leaf, v.fresh[:0])
 		return v.checkCheckpoints()
 	}
@@ -197,7 +238,7 @@ func (v *replay) add(pos int64, b []byte) error {
 			v.leafDetail = fmt.Sprintf("entry %d has leaf hash %s, but the stored tree has %s", pos, leaf, stored[0])
 		}
 	} else {
-		v.inspect(e)
+		v.inspect(d)
 	}
 	for level := 1; level < len(v.fresh); level++ {
 		lo := (pos + 1) - 1<<level
@@ -217,11 +258,14 @@ func (v *replay) add(pos int64, b []byte) error {
 	return v.checkCheckpoints()
 }
 
-func (v *replay) inspect(e Entry) {
-	if v.opts.Inspect == nil || v.inspectBad != nil {
-		return
+func (v *replay) inspect(d *Decoded) {
+	switch {
+	case v.inspectBad != nil:
+	case d.HasInspected:
+		v.inspectBad = d.Inspected
+	case v.opts.Inspect != nil:
+		v.inspectBad = v.opts.Inspect(d.Entry)
 	}
-	v.inspectBad = v.opts.Inspect(e)
 }
 
 // checkCheckpoints compares the checkpoints of exactly the current size.

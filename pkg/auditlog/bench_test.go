@@ -70,7 +70,7 @@ func BenchmarkAppendConcurrent16(b *testing.B) {
 // transactions, computing the stored hashes with a Frontier and signing
 // every 4096th size and the last (as the checkpoint history would hold),
 // then reopens it: the writer's open check passes on it.
-func bulkLog(b *testing.B, n int64) *fixture {
+func bulkLog(b testing.TB, n int64) *fixture {
 	b.Helper()
 	f := newFixture(b, b.TempDir())
 	f.log.Close()

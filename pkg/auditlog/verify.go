@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -157,9 +156,10 @@ func (l *Log) verifyView(v *view, w *witnessCopy, opts VerifyOptions) (Report, e
 
 func (l *Log) verifyFull(v *view, rep Report, cps []audit.Checkpoint) (Report, error) {
 	rep.Mode = "full"
-	var cols [5]string
-	res, err := audit.VerifyEntries(l.scan(v, 0, &cols), audit.VerifyOptions{
-		Checkpoints: cps, Tree: v.hashes(), TreeSize: v.size, Inspect: columnCheck(&cols), Locate: l.locator(v),
+	tree, stop := l.verifyHashes(v, 0)
+	defer stop()
+	res, err := audit.VerifyDecoded(l.decodedEntries(v, 0), audit.VerifyOptions{
+		Checkpoints: cps, Tree: tree, TreeSize: v.size, Locate: l.locator(v),
 	})
 	if err != nil {
 		return rep, unwrapVerify(err)
@@ -221,9 +221,10 @@ func (l *Log) verifyIncremental(v *view, w *witnessCopy, rep Report, opts Verify
 			return rep, forkOf(c.Checkpoint, "the checkpoint witness "+c.Witness+" cosigned", audit.Checkpoint{Size: c.Checkpoint.Size, Root: root}, "this log")
 		}
 	}
-	var cols [5]string
-	res, err := audit.VerifyEntries(l.scan(v, last.Size, &cols), audit.VerifyOptions{
-		Start: &start, Checkpoints: cps, Tree: v.hashes(), TreeSize: v.size, Inspect: columnCheck(&cols),
+	tree, stop := l.verifyHashes(v, last.Size)
+	defer stop()
+	res, err := audit.VerifyDecoded(l.decodedEntries(v, last.Size), audit.VerifyOptions{
+		Start: &start, Checkpoints: cps, Tree: tree, TreeSize: v.size,
 	})
 	if err != nil {
 		return rep, unwrapVerify(err)
@@ -233,37 +234,22 @@ func (l *Log) verifyIncremental(v *view, w *witnessCopy, rep Report, opts Verify
 	return rep, nil
 }
 
-// scan yields the stored entries from seq from up to the view's size. Each
-// row's indexed columns are left in *cols for the caller's check (see
-// columnCheck) while the entry is being verified.
-func (l *Log) scan(v *view, from int64, cols *[5]string) iter.Seq2[[]byte, error] {
-	return func(yield func([]byte, error) bool) {
-		rows, err := v.tx.QueryContext(v.ctx, `SELECT seq, entry, ts, agent, action, tool, result FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq`, from, v.size)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq int64
-			var raw []byte
-			if err := rows.Scan(&seq, &raw, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]); err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(raw, nil) {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
-			yield(nil, err)
-		}
+// verifyHashes serves the stored hashes a replay from leaf from reads: a
+// stream from a twin transaction of the same snapshot when one can be had,
+// else v's own reader. stop ends the stream and the twin.
+func (l *Log) verifyHashes(v *view, from int64) (tlog.HashReader, func()) {
+	tx, ok := v.twin()
+	if !ok {
+		return v.hashes(), func() {}
 	}
-}
-
-// columnCheck compares the current row's indexed columns with its entry.
-func columnCheck(cols *[5]string) func(audit.Entry) error {
-	return func(e audit.Entry) error { return checkColumns(int64(e.Seq), e, *cols) }
+	ctx, cancel := context.WithCancel(v.ctx)
+	s := streamHashes(ctx, tx, tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, v.size), v.hashes())
+	return s, func() {
+		cancel()
+		for range s.chunks {
+		}
+		tx.Rollback()
+	}
 }
 
 func checkColumns(seq int64, e audit.Entry, cols [5]string) error {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // view is one consistent read of the log: everything a reader learns comes
@@ -23,6 +24,10 @@ type view struct {
 	// hasCP is false when there is no checkpoint row at all.
 	hasCP bool
 	l     *Log
+	// snapshot is the database's change token while this read's WAL
+	// snapshot was taken, when snapshotKnown (see twin).
+	snapshot      state.ChangeToken
+	snapshotKnown bool
 	// opened, cp and cpErr cache checkpoint().
 	opened bool
 	cp     audit.Checkpoint
@@ -32,10 +37,13 @@ type view struct {
 // read runs fn on a consistent view of the log.
 func (l *Log) read(ctx context.Context, fn func(v *view) error) error {
 	return l.db.Read(ctx, func(tx *sql.Tx) error {
-		v := &view{ctx: ctx, tx: tx}
+		v := &view{ctx: ctx, tx: tx, l: l}
+		before, ok := l.db.ChangeToken()
 		if err := v.load(l); err != nil {
 			return err
 		}
+		after, ok2 := l.db.ChangeToken()
+		v.snapshot, v.snapshotKnown = before, ok && ok2 && before == after
 		return fn(v)
 	})
 }

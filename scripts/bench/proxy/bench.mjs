@@ -99,6 +99,15 @@ function workspace(name, synchronous, batchWindow = '0s') {
 agent: {name: bench, sponsor: bench@example.com}
 policies: {paths: []}          # the embedded default policy
 audit: {synchronous: ${synchronous}, batch_window: ${batchWindow}}
+# server-everything, its tools under their own names; echo changes
+# nothing, so its calls are logged once, after they run (any other tool's
+# intent would be logged durably first: write-ahead)
+upstreams:
+  - name: everything
+    command: ${JSON.stringify(NODE)}
+    args: [${JSON.stringify(EVERYTHING)}, stdio]
+    prefix: ""
+    read_only_tools: [echo]
 `,
   );
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
@@ -148,7 +157,7 @@ async function connect(target, transport) {
 }
 
 async function stdioTarget(key, label, command, args, ws) {
-  const t = { key, label, tool: ws ? 'upstream__echo' : 'echo', n: 0, ws, samples: [] };
+  const t = { key, label, tool: 'echo', n: 0, ws, samples: [] };
   const transport = new StdioClientTransport({ command, args, env: ws?.env ?? { ...process.env }, stderr: 'pipe' });
   t.err = stderrCollector(label, transport.stderr, [UPSTREAM_BANNER]);
   t.client = await connect(t, transport);
@@ -224,8 +233,8 @@ async function supergatewayTarget() {
 }
 
 async function agentmeshHttpTarget(ws) {
-  const t = { key: `am-${ws.name}`, label: `agentmesh --http (${ws.mode})`, tool: 'upstream__echo', n: 0, ws, samples: [], clients: [] };
-  const args = amArgs(ws, 'serve', '--http', '127.0.0.1:0', '--quiet', '--', NODE, EVERYTHING, 'stdio');
+  const t = { key: `am-${ws.name}`, label: `agentmesh --http (${ws.mode})`, tool: 'echo', n: 0, ws, samples: [], clients: [] };
+  const args = amArgs(ws, 'serve', '--http', '127.0.0.1:0', '--quiet');
   Object.assign(t, await startHttpServer(t.label, BIN, args, ws.env, /listening on (http:\/\/\S+\/mcp)/, [/listening on http/, UPSTREAM_BANNER]));
   t.client = await httpSession(t);
   return t;
@@ -388,9 +397,9 @@ try {
     const normal = workspace('stdio-normal', 'normal');
     const batched = workspace('stdio-batched', 'full', '5ms');
     const direct = await stdioTarget('direct', 'direct (stdio)', NODE, [EVERYTHING, 'stdio']);
-    const amFull = await stdioTarget('am-full', 'agentmesh (synchronous: full)', BIN, amArgs(full, 'serve', '--quiet', '--', NODE, EVERYTHING, 'stdio'), full);
-    const amNormal = await stdioTarget('am-normal', 'agentmesh (synchronous: normal)', BIN, amArgs(normal, 'serve', '--quiet', '--', NODE, EVERYTHING, 'stdio'), normal);
-    const amBatched = await stdioTarget('am-batched', 'agentmesh (batch_window: 5ms)', BIN, amArgs(batched, 'serve', '--quiet', '--', NODE, EVERYTHING, 'stdio'), batched);
+    const amFull = await stdioTarget('am-full', 'agentmesh (synchronous: full)', BIN, amArgs(full, 'serve', '--quiet'), full);
+    const amNormal = await stdioTarget('am-normal', 'agentmesh (synchronous: normal)', BIN, amArgs(normal, 'serve', '--quiet'), normal);
+    const amBatched = await stdioTarget('am-batched', 'agentmesh (batch_window: 5ms)', BIN, amArgs(batched, 'serve', '--quiet'), batched);
     const targets = [direct, amFull, amNormal, amBatched];
     for (const t of targets) t.phase = 'stdio';
     log(`stdio: warm-up ${WARMUP}, ${ROUNDS} rounds × ${CALLS} calls per target`);

@@ -39,12 +39,15 @@ make_data() {
 # config DIR SYNC: an agentmesh.yaml in DIR (state in DIR/.agentmesh, home
 # in DIR/home) serving $TMP/data at /data with the embedded default policy
 # and audit synchronous=SYNC (full or normal).
+# config DIR SYNC [BATCH_WINDOW]: agentmesh.yaml with audit synchronous
+# SYNC (full, normal) and batch_window (default 0s: every call waits for
+# its commit).
 config() {
 	mkdir -p "$1/home/.config"
 	cat >"$1/agentmesh.yaml" <<EOF
 agent: {name: bench, sponsor: bench@example.com}
 policies: {paths: []}
-audit: {synchronous: $2}
+audit: {synchronous: $2, batch_window: ${3:-0s}}
 tools:
   filesystem:
     roots: [{path: $TMP/data, mount: /data, access: read}]

@@ -4,10 +4,10 @@
 #               first call (which loads the secret detectors); plainserver as
 #               the floor
 #   overhead    per-call latency over stdio through agentmesh (audit
-#               synchronous=full and =normal) vs the ungoverned mcp-go
+#               synchronous=full, =normal, and batch_window=5ms) vs the ungoverned mcp-go
 #               plainserver, one client, alternating blocks
 #   throughput  16 streamable HTTP sessions for a fixed duration against
-#               agentmesh (full, normal) and plainserver
+#               agentmesh (full, normal, batched) and plainserver
 #
 # Usage: scripts/bench/serve/run.sh [startup] [overhead] [throughput]   (default: all)
 # Knobs (environment): STARTUP_RUNS=30 COLD_RUNS=5 BLOCKS=20 CALLS=200
@@ -50,20 +50,25 @@ for w in "${what[@]}"; do
 		echo "== overhead: filesystem_read of a 1 KiB file over stdio, governed vs plain"
 		config "$TMP/stdio-full" full
 		config "$TMP/stdio-normal" normal
+		config "$TMP/stdio-batched" full 5ms
 		"$TMP/bin/overhead" -agentmesh "$TMP/bin/agentmesh" -gov "full=$TMP/stdio-full/agentmesh.yaml" \
-			-gov "normal=$TMP/stdio-normal/agentmesh.yaml" -plain "$TMP/bin/plainserver" -data "$TMP/data" \
+			-gov "normal=$TMP/stdio-normal/agentmesh.yaml" -gov "batched=$TMP/stdio-batched/agentmesh.yaml" \
+			-plain "$TMP/bin/plainserver" -data "$TMP/data" \
 			-expect "$TMP/data/bench.txt" -n "$CALLS" -blocks "$BLOCKS" -warmup "$WARMUP" ${PROTOCOL:+-protocol "$PROTOCOL"}
 		audit_check "$TMP/stdio-full"
 		;;
 	throughput)
-		for target in full normal plain; do
+		for target in full normal batched plain; do
 			echo
 			if [ $target = plain ]; then
 				echo "== throughput: plainserver -http 127.0.0.1:0 (ungoverned), $SESSIONS sessions, $DURATION"
 				start_plain_http
 			else
-				echo "== throughput: agentmesh serve --http 127.0.0.1:0 --quiet (audit synchronous=$target), $SESSIONS sessions, $DURATION"
-				config "$TMP/http-$target" $target
+				echo "== throughput: agentmesh serve --http 127.0.0.1:0 --quiet (audit $target), $SESSIONS sessions, $DURATION"
+				case $target in
+				batched) config "$TMP/http-$target" full 5ms ;;
+				*) config "$TMP/http-$target" $target ;;
+				esac
 				start_agentmesh_http "$TMP/http-$target"
 			fi
 			"$TMP/bin/loadgen" -url "$url" -expect "$TMP/data/bench.txt" -sessions "$SESSIONS" -duration "$DURATION" \

@@ -176,7 +176,8 @@ func (rt *Runtime) open(ctx context.Context) error {
 		}
 		rt.Proxy = proxy.New(proxy.Options{
 			Upstreams: ups, Pipeline: rt.Pipeline, Reserved: reserved, Version: rt.version(), Stderr: rt.opts.Stderr, Warnf: rt.warnf,
-			Pins: &toolpin.Store{DB: rt.DB, Log: rt.Log, Agent: rt.ID.DID(), Now: rt.opts.Now},
+			Pins:     &toolpin.Store{DB: rt.DB, Log: rt.Log, Agent: rt.ID.DID(), Now: rt.opts.Now},
+			Redactor: red,
 		})
 	}
 	rt.buildServer()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/lineio"
+	"github.com/agentmesh/agentmesh/pkg/proxy"
 )
 
 const instructions = `This server is governed by agentmesh: every tool call is checked against a
@@ -23,7 +24,14 @@ is recorded in a tamper-evident audit log. A refused call returns isError
 with the reason; adapt the request rather than retrying it unchanged.`
 
 func (rt *Runtime) buildServer() {
-	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithInstructions(instructions), server.WithRecovery(), server.WithElicitation()}
+	// Capabilities (MCP 2025-11-25, "Lifecycle"): tools for the built-in
+	// tools; what the upstreams offer is declared by the proxy when it
+	// starts. Elicitation is a client capability: agentmesh uses the
+	// client's, and declares none of its own.
+	opts := []server.ServerOption{server.WithInstructions(instructions), server.WithRecovery()}
+	if len(rt.Tools) > 0 || rt.Proxy == nil {
+		opts = append(opts, server.WithToolCapabilities(true))
+	}
 	resolve := governance.BuiltinResolver(rt.Tools...)
 	if rt.Proxy != nil {
 		resolve = governance.FirstOf(resolve, rt.Proxy.Resolve)
@@ -56,7 +64,15 @@ const MaxMessageBytes = 16 << 20
 func (rt *Runtime) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	s := server.NewStdioServer(rt.MCP)
 	s.SetErrorLogger(newLogger(rt.opts.Stderr))
-	err := s.Listen(ctx, lineio.NewLimiter(in, MaxMessageBytes), out)
+	var r io.Reader = lineio.NewLimiter(in, MaxMessageBytes)
+	if rt.Proxy != nil {
+		// What agentmesh relays from upstreams goes out as they wrote it
+		// (proxy.Wire).
+		w := rt.Proxy.NewWire("stdio") // mcp-go's stdio session id
+		r = proxy.NewLineMapper(r, func(line []byte) []byte { w.FromClient(line); return line })
+		out = proxy.NewLineWriter(out, w.ToClient)
+	}
+	err := s.Listen(ctx, r, out)
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -114,7 +130,11 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	// "Session Management".
 	h := server.NewStreamableHTTPServer(rt.MCP, server.WithEndpointPath("/mcp"), server.WithStateful(true))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
+	var handler http.Handler = h
+	if rt.Proxy != nil {
+		handler = newWireHandler(h, rt.Proxy)
+	}
+	mux.Handle("/mcp", handler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,26 @@ type conn struct {
 	ended  sync.Once
 	ids    atomic.Int64
 	server serverInfo
+	// modern is set for an upstream that speaks only MCP 2026-07-28 (no
+	// initialize): every request then carries the protocol version, the
+	// client's identity and capabilities in _meta (SEP-2575), and over
+	// HTTP the standard headers.
+	modern bool
+	client map[string]any // clientInfo, for modern requests
+	// logLevel, if set, is the log level modern requests ask for.
+	logLevel func(ctx context.Context) string
+}
+
+// ModernProtocolVersion is the revision agentmesh falls back to for an
+// upstream that refuses initialize.
+const ModernProtocolVersion = "2026-07-28"
+
+// clientCapabilities are what agentmesh declares to upstreams: elicitation
+// and sampling are relayed to the client whose call is in progress
+// (requests.go); roots are not offered, so a server keeps the directories
+// it was started with.
+func clientCapabilities() map[string]any {
+	return map[string]any{"elicitation": map[string]any{}, "sampling": map[string]any{}}
 }
 
 // end marks the session over: the process exited, or an HTTP upstream
@@ -43,21 +64,31 @@ func (c *conn) end() { c.ended.Do(func() { close(c.done) }) }
 
 // serverInfo is what the upstream said about itself in initialize.
 type serverInfo struct {
-	ProtocolVersion string `json:"protocolVersion"`
-	Capabilities    struct {
-		Tools     *struct{} `json:"tools"`
-		Resources *struct{} `json:"resources"`
-		Prompts   *struct{} `json:"prompts"`
-	} `json:"capabilities"`
-	ServerInfo struct {
+	ProtocolVersion string       `json:"protocolVersion"`
+	Capabilities    capabilities `json:"capabilities"`
+	ServerInfo      struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	} `json:"serverInfo"`
 }
 
+// capabilities are the server capabilities of MCP 2025-11-25 ("Lifecycle:
+// Capability Negotiation") that agentmesh forwards; an absent member is
+// nil.
+type capabilities struct {
+	Tools     *struct{} `json:"tools"`
+	Resources *struct {
+		Subscribe bool `json:"subscribe"`
+	} `json:"resources"`
+	Prompts     *struct{}       `json:"prompts"`
+	Logging     *struct{}       `json:"logging"`
+	Completions *struct{}       `json:"completions"`
+	Tasks       json.RawMessage `json:"tasks"`
+}
+
 // dial starts (stdio) or connects to (HTTP) an upstream and performs the
 // initialize handshake.
-func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writer, onNotify func(mcp.JSONRPCNotification), onRequest transport.RequestHandler, warnf func(string, ...any)) (*conn, error) {
+func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writer, onNotify func(mcp.JSONRPCNotification), onRequest transport.RequestHandler, observe func([]byte), warnf func(string, ...any)) (*conn, error) {
 	c := &conn{done: make(chan struct{})}
 	if u.Command != "" {
 		p, err := startProcess(u, stderr)
@@ -69,7 +100,7 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 		out.OnOversize = func(n int) {
 			warnf("upstream %s sent a message of over %d bytes (%d); it was discarded", u.Name, MaxMessageBytes, n)
 		}
-		t := transport.NewIO(out, p.stdin, nil)
+		t := transport.NewIO(NewLineMapper(out, func(line []byte) []byte { observe(line); return line }), p.stdin, nil)
 		t.SetRequestHandler(onRequest)
 		c.t = t
 		go func() {
@@ -97,14 +128,22 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 	}
 	hctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	c.client = map[string]any{"name": "agentmesh", "version": version}
 	raw, err := c.request(hctx, "initialize", map[string]any{
 		"protocolVersion": ProtocolVersion,
-		// Elicitation and sampling requests are relayed to the client whose
-		// call is in progress (requests.go); roots are not offered, so a
-		// server keeps the directories it was started with.
-		"capabilities": map[string]any{"elicitation": map[string]any{}, "sampling": map[string]any{}},
-		"clientInfo":   map[string]any{"name": "agentmesh", "version": version},
+		"capabilities":    clientCapabilities(),
+		"clientInfo":      c.client,
 	})
+	var re *rpcError
+	if errors.As(err, &re) {
+		// A server of the 2026-07-28 revision alone has no initialize:
+		// ask it with server/discover instead.
+		if derr := c.discover(hctx); derr == nil {
+			return c, nil
+		} else {
+			err = fmt.Errorf("%w; server/discover (MCP %s) failed too: %v", err, ModernProtocolVersion, derr)
+		}
+	}
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("initialize: %w", err)
@@ -148,7 +187,11 @@ func (c *conn) request(ctx context.Context, method string, params any) (json.Raw
 }
 
 func (c *conn) requestID(ctx context.Context, id int64, method string, params any) (json.RawMessage, error) {
-	resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params})
+	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params}
+	if c.modern {
+		c.modernize(ctx, &req)
+	}
+	resp, err := c.t.SendRequest(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			reason := "cancelled by the client"
@@ -198,4 +241,77 @@ func (c *conn) close() {
 		c.t.Close()
 	}
 	c.end()
+}
+
+// discover sets the session up in MCP 2026-07-28: server/discover says
+// what the server supports (SEP-2575); there is no initialized
+// notification and, over HTTP, no session.
+func (c *conn) discover(ctx context.Context) error {
+	c.modern = true
+	if h, ok := c.t.(transport.HTTPConnection); ok {
+		h.SetProtocolVersion(ModernProtocolVersion)
+	}
+	raw, err := c.request(ctx, string(mcp.MethodServerDiscover), map[string]any{})
+	if err != nil {
+		c.modern = false
+		return err
+	}
+	var d struct {
+		SupportedVersions []string     `json:"supportedVersions"`
+		Capabilities      capabilities `json:"capabilities"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		c.modern = false
+		return fmt.Errorf("malformed result: %w", err)
+	}
+	if !slices.Contains(d.SupportedVersions, ModernProtocolVersion) {
+		c.modern = false
+		return fmt.Errorf("the server supports %v, not %s", d.SupportedVersions, ModernProtocolVersion)
+	}
+	c.server.ProtocolVersion = ModernProtocolVersion
+	c.server.Capabilities = d.Capabilities
+	return nil
+}
+
+// modernize adds to a request what MCP 2026-07-28 wants on every one: the
+// protocol version, client info and capabilities in _meta (and the log
+// level wanted, if any), and over HTTP the Mcp-Method and Mcp-Name headers.
+func (c *conn) modernize(ctx context.Context, req *transport.JSONRPCRequest) {
+	params := map[string]any{}
+	if m, ok := req.Params.(map[string]any); ok {
+		for k, v := range m {
+			params[k] = v
+		}
+	}
+	meta := map[string]any{}
+	if m, ok := params["_meta"].(map[string]any); ok {
+		for k, v := range m {
+			meta[k] = v
+		}
+	}
+	meta[mcp.MetaKeyProtocolVersion] = ModernProtocolVersion
+	meta[mcp.MetaKeyClientInfo] = c.client
+	meta[mcp.MetaKeyClientCapabilities] = clientCapabilities()
+	if c.logLevel != nil {
+		if l := c.logLevel(ctx); l != "" {
+			meta[mcp.MetaKeyLogLevel] = l
+		}
+	}
+	params["_meta"] = meta
+	req.Params = params
+	if _, ok := c.t.(transport.HTTPConnection); !ok {
+		return
+	}
+	h := http.Header{}
+	h.Set(mcp.HeaderMethod, req.Method)
+	if mcp.MethodRequiresNameHeader(mcp.MCPMethod(req.Method)) {
+		if raw, err := json.Marshal(params); err == nil {
+			if name, ok := mcp.ExtractHeaderName(mcp.MCPMethod(req.Method), raw); ok {
+				if v, ok := mcp.EncodeHeaderValue(name); ok {
+					h.Set(mcp.HeaderName, v)
+				}
+			}
+		}
+	}
+	req.Header = h
 }

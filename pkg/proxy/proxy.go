@@ -1,8 +1,11 @@
 // Package proxy governs existing MCP servers: agentmesh starts (stdio) or
 // connects to (streamable HTTP) each configured upstream, exposes its tools
-// under a namespace with their schemas passed through unchanged, forwards
-// resources and prompts, and puts every tools/call, resources/read and
-// prompts/get through the same governance pipeline as the built-in tools.
+// under a namespace as the upstream wrote them, forwards resources, prompts,
+// logging, resource subscriptions and completions, relays the upstreams'
+// elicitation and sampling requests to clients as raw JSON, and puts every
+// tools/call, resources/read, prompts/get and completion/complete through
+// the same governance pipeline as the built-in tools. The server declares
+// the union of the upstreams' capabilities (capabilities.go).
 //
 // Each upstream tool's definition is pinned on first sight (pkg/toolpin);
 // a changed, new or removed definition is refused until an operator
@@ -11,7 +14,9 @@
 //
 // Protocol: MCP 2025-11-25 towards upstreams (initialize handshake,
 // pagination, notifications/progress, notifications/cancelled,
-// notifications/*/list_changed).
+// notifications/message, notifications/resources/updated,
+// notifications/*/list_changed), and 2026-07-28 towards an upstream that
+// has no initialize (server/discover, _meta on every request; conn.go).
 package proxy
 
 import (
@@ -19,10 +24,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"path"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +35,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/governance"
+	"github.com/agentmesh/agentmesh/pkg/redact"
 	"github.com/agentmesh/agentmesh/pkg/scope"
 	"github.com/agentmesh/agentmesh/pkg/toolpin"
 	"github.com/agentmesh/agentmesh/pkg/tools"
@@ -50,6 +54,10 @@ type Options struct {
 	// Stderr receives the upstreams' stderr, line by line, prefixed.
 	Stderr io.Writer
 	Warnf  func(format string, args ...any)
+	// Redactor scans what upstreams send outside a governed call (log
+	// messages, completion values go through Pipeline); nil passes them
+	// unscanned.
+	Redactor *redact.Redactor
 }
 
 // Proxy is the set of governed upstreams behind one MCP server.
@@ -68,6 +76,25 @@ type Proxy struct {
 	progress sync.Map // our progress token → progressTarget
 	tokens   atomic.Int64
 
+	// offered is what the upstreams offered when the server started
+	// (capabilities.go).
+	offered offered
+	// raw objects as the upstreams wrote them, for Wire: resources by
+	// URI, templates by URI template; tools and prompts are in their
+	// routes.
+	rawResources map[string]json.RawMessage
+	rawTemplates map[string]json.RawMessage
+	templateURIs map[string]*mcp.URITemplate
+	relays       relays   // elicitation and sampling in flight (requests.go)
+	logs         logState // logging.go
+	// completions are governed completion objects on their way to Wire:
+	// by completionKey, then by session and request id (completion.go).
+	completions sync.Map
+	// sessionEnd are called when a client session ends (OnSessionEnd).
+	sessionEndMu sync.Mutex
+	sessionEnd   []func(string)
+	subs         subState // subscriptions.go
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	first  sync.WaitGroup // first refresh of every upstream
@@ -80,39 +107,17 @@ type route struct {
 	exposed string
 	hash    string
 	def     mcp.Tool // as the upstream defines it, renamed
+	raw     json.RawMessage
 	pinned  *mcp.Tool
-	pending bool // not approved when last checked
+	// pinnedRaw is the approved definition shown while pinned is.
+	pinnedRaw json.RawMessage
+	pending   bool // not approved when last checked
 }
 
 type promptRoute struct {
 	up   *upstream
 	name string
-}
-
-type progressTarget struct {
-	ctx   context.Context
-	token any // the client's token; nil if it asked for no progress
-	sent  atomic.Int64
-	alive chan struct{} // signalled on every progress notification
-}
-
-// flushNotifications waits (briefly) until the notifications queued for
-// the client's session are written. mcp-go writes notifications from a
-// goroutine and responses directly, so without this a call's last
-// progress notification could reach the client after its result, which
-// MCP 2025-11-25 ("Progress") does not allow.
-func flushNotifications(ctx context.Context) {
-	s := server.ClientSessionFromContext(ctx)
-	if s == nil {
-		return
-	}
-	ch := s.NotificationChannel()
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for len(ch) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Microsecond)
-	}
-	// The writer has taken the last one off the queue; let it write.
-	time.Sleep(time.Millisecond)
+	raw  json.RawMessage // as the upstream wrote it, renamed
 }
 
 // New returns a proxy for the configured upstreams; Start connects them.
@@ -123,7 +128,8 @@ func New(opts Options) *Proxy {
 	if opts.Warnf == nil {
 		opts.Warnf = func(string, ...any) {}
 	}
-	p := &Proxy{opts: opts, tools: map[string]*route{}, resources: map[string]*upstream{}, templates: map[string]*upstream{}, prompts: map[string]*promptRoute{}}
+	p := &Proxy{opts: opts, tools: map[string]*route{}, resources: map[string]*upstream{}, templates: map[string]*upstream{}, prompts: map[string]*promptRoute{},
+		rawResources: map[string]json.RawMessage{}, rawTemplates: map[string]json.RawMessage{}, templateURIs: map[string]*mcp.URITemplate{}}
 	for _, u := range opts.Upstreams {
 		p.ups = append(p.ups, newUpstream(p, u))
 	}
@@ -133,12 +139,15 @@ func New(opts Options) *Proxy {
 func (p *Proxy) warnf(format string, args ...any) { p.opts.Warnf(format, args...) }
 
 // ServerOptions are the mcp-go options the proxy needs: a tool filter that
-// shows the approved definition of a tool whose upstream changed it.
+// shows the approved definition of a tool whose upstream changed it, and
+// the completion providers that forward completion/complete. The
+// capabilities themselves are declared by Start, once the upstreams said
+// what they offer.
 func (p *Proxy) ServerOptions() []server.ServerOption {
 	return []server.ServerOption{
 		server.WithToolFilter(p.filterTools),
-		server.WithResourceCapabilities(false, true),
-		server.WithPromptCapabilities(true),
+		server.WithPromptCompletionProvider(promptCompleter{p}),
+		server.WithResourceCompletionProvider(resourceCompleter{p}),
 	}
 }
 
@@ -169,10 +178,13 @@ func (p *Proxy) Start(srv *server.MCPServer) {
 	case <-time.After(startTimeout):
 		p.warnf("some upstreams are still starting; their tools appear when they are ready")
 	}
+	p.declareCapabilities()
+	p.installHooks()
 }
 
 // Close stops every upstream (closing stdin first) and waits for them.
 func (p *Proxy) Close() {
+	p.flushLogCounts()
 	if p.cancel != nil {
 		p.cancel()
 		p.wg.Wait()
@@ -330,8 +342,13 @@ func (p *Proxy) refreshTools(ctx context.Context, u *upstream, c *conn) error {
 			p.warnf("upstream %s: tool %q would be exposed as %s, which is already taken; it is not exposed (set a prefix)", u.cfg.Name, def.Name, t.Name)
 			continue
 		}
+		rawT, err := renamed(raw, "name", t.Name)
+		if err != nil {
+			p.warnf("upstream %s: skipping tool %q: %v", u.cfg.Name, def.Name, err)
+			continue
+		}
 		seen = append(seen, toolpin.Seen{Def: def, Exposed: t.Name})
-		routes[t.Name] = &route{up: u, tool: def.Name, exposed: t.Name, hash: def.Hash(), def: t}
+		routes[t.Name] = &route{up: u, tool: def.Name, exposed: t.Name, hash: def.Hash(), def: t, raw: rawT}
 	}
 	mode := toolpin.Mode(u.cfg.Pin)
 	if mode == "" {
@@ -376,6 +393,7 @@ func (p *Proxy) refreshTools(ctx context.Context, u *upstream, c *conn) error {
 				if def, err := toolpin.FromRaw(pin.PinnedDef); err == nil {
 					if t, err := exposedTool(def.Canonical(), r.exposed); err == nil {
 						r.pinned = &t
+						r.pinnedRaw, _ = renamed(def.Canonical(), "name", r.exposed)
 					}
 				}
 			}
@@ -483,106 +501,3 @@ func (p *Proxy) watchApprovals(ctx context.Context) {
 }
 
 var approvalPoll = time.Second
-
-// forwardTool sends the call to the upstream. It runs inside the
-// pipeline (the server's tool middleware), after every check.
-func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
-	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		params := map[string]any{"name": r.tool}
-		if req.Params.Arguments != nil {
-			params["arguments"] = req.Params.Arguments
-		}
-		// Every forwarded call carries a progress token of ours: the
-		// upstream's progress keeps the call alive (see upstream.call) and
-		// reaches the client under its own token if it asked for progress.
-		meta := map[string]any{}
-		t := &progressTarget{ctx: ctx, alive: make(chan struct{}, 1)}
-		if m := req.Params.Meta; m != nil {
-			for k, v := range m.AdditionalFields {
-				// Keys under io.modelcontextprotocol/ describe this hop
-				// (protocol version, client capabilities of the
-				// 2026-07-28 revision): not the upstream's.
-				if !strings.HasPrefix(k, "io.modelcontextprotocol/") {
-					meta[k] = v
-				}
-			}
-			t.token = m.ProgressToken
-		}
-		ours := fmt.Sprintf("agentmesh-%d", p.tokens.Add(1))
-		p.progress.Store(ours, t)
-		defer func() {
-			p.progress.Delete(ours)
-			if t.sent.Load() > 0 {
-				flushNotifications(ctx)
-			}
-		}()
-		meta["progressToken"] = ours
-		params["_meta"] = meta
-		defer r.up.begin(ctx, r.exposed)()
-		raw, err := r.up.callAlive(ctx, "tools/call", params, t.alive)
-		if err != nil {
-			return nil, err
-		}
-		res, err := decodeCallToolResult(raw)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s sent a malformed tools/call result: %v", r.up.cfg.Name, err)
-		}
-		return res, nil
-	}
-}
-
-// forwardProgress relays an upstream's notifications/progress to the
-// client that asked for it, under the client's own token.
-func (p *Proxy) forwardProgress(fields map[string]any) {
-	tok, ok := fields["progressToken"].(string)
-	if !ok {
-		return
-	}
-	v, ok := p.progress.Load(tok)
-	if !ok || p.srv == nil {
-		return
-	}
-	t := v.(*progressTarget)
-	select {
-	case t.alive <- struct{}{}:
-	default:
-	}
-	if t.token == nil {
-		return // the client did not ask for progress
-	}
-	out := make(map[string]any, len(fields))
-	for k, v := range fields {
-		out[k] = v
-	}
-	out["progressToken"] = t.token
-	if p.srv.SendNotificationToClient(t.ctx, "notifications/progress", out) == nil {
-		t.sent.Add(1)
-	}
-}
-
-// resourceTarget is the scope target of a resource: the URI escaped into
-// one component, so "mcp:<upstream>/*" covers every resource.
-func resourceTarget(upstream, uri string) string {
-	return upstream + "/" + url.PathEscape(uri)
-}
-
-// decodeCallToolResult decodes a tools/call result in one pass
-// (mcp.ParseCallToolResult decodes it twice). A result must have content,
-// unless it asks for more input (MCP 2026-07-28, SEP-2322).
-func decodeCallToolResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
-	var res mcp.CallToolResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, err
-	}
-	if res.Content == nil && res.ResultType != mcp.ResultTypeInputRequired {
-		// Content may be an empty array, which decodes to nil too.
-		var probe struct {
-			Content json.RawMessage `json:"content"`
-		}
-		if json.Unmarshal(raw, &probe) != nil || len(probe.Content) == 0 || string(probe.Content) == "null" {
-			return nil, fmt.Errorf("content is missing")
-		}
-		res.Content = []mcp.Content{}
-	}
-	return &res, nil
-}

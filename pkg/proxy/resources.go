@@ -35,12 +35,14 @@ func (p *Proxy) refreshResources(ctx context.Context, u *upstream, c *conn) erro
 			continue
 		}
 		p.resources[r.URI] = u
+		p.rawResources[r.URI] = raw
 		listed[r.URI] = true
 		add = append(add, server.ServerResource{Resource: r, Handler: p.readResource(u)})
 	}
 	gone := vanished(u.resourceURIs, listed)
 	for _, uri := range gone {
 		delete(p.resources, uri)
+		delete(p.rawResources, uri)
 	}
 	u.resourceURIs = listed
 	p.mu.Unlock()
@@ -72,6 +74,8 @@ func (p *Proxy) refreshResources(ctx context.Context, u *upstream, c *conn) erro
 			continue
 		}
 		p.templates[key] = u
+		p.rawTemplates[key] = raw
+		p.templateURIs[key] = t.URITemplate
 		tadd = append(tadd, server.ServerResourceTemplate{Template: t, Handler: server.ResourceTemplateHandlerFunc(p.readResource(u))})
 	}
 	p.mu.Unlock()
@@ -96,6 +100,7 @@ func (p *Proxy) readResource(u *upstream) server.ResourceHandlerFunc {
 			},
 		}
 		res, err := p.opts.Pipeline.Run(ctx, call, func(ctx context.Context) (*mcp.CallToolResult, error) {
+			defer u.begin(ctx, "resources/read")()
 			raw, err := u.call(ctx, "resources/read", map[string]any{"uri": uri})
 			if err != nil {
 				return nil, err
@@ -151,7 +156,12 @@ func (p *Proxy) refreshPrompts(ctx context.Context, u *upstream, c *conn) error 
 			p.warnf("upstream %s: prompt %s is already served by upstream %s; not exposed", u.cfg.Name, pr.Name, owner.up.cfg.Name)
 			continue
 		}
-		pt := &promptRoute{up: u, name: name}
+		rawP, err := renamed(raw, "name", pr.Name)
+		if err != nil {
+			p.warnf("upstream %s: skipping a malformed prompt: %v", u.cfg.Name, err)
+			continue
+		}
+		pt := &promptRoute{up: u, name: name, raw: rawP}
 		p.prompts[pr.Name] = pt
 		listed[pr.Name] = true
 		add = append(add, server.ServerPrompt{Prompt: pr, Handler: p.getPrompt(pt, pr.Name)})
@@ -194,6 +204,7 @@ func (p *Proxy) getPrompt(pt *promptRoute, exposed string) server.PromptHandlerF
 			if len(req.Params.Arguments) > 0 {
 				params["arguments"] = req.Params.Arguments
 			}
+			defer pt.up.begin(ctx, exposed)()
 			raw, err := pt.up.call(ctx, "prompts/get", params)
 			if err != nil {
 				return nil, err

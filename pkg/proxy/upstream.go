@@ -37,6 +37,14 @@ type upstream struct {
 	// what this upstream exposes besides tools, to remove what vanished
 	resourceURIs map[string]bool
 	promptNames  map[string]bool
+	// lastCaps are the capabilities of the newest session (everUp once
+	// there was one), guarded by mu.
+	lastCaps   capabilities
+	everUp     bool
+	lastModern bool // the session speaks 2026-07-28 (conn.modern)
+	// rawRequests are the raw params of requests the upstream sent us,
+	// by id, until answered (requests.go).
+	rawRequests sync.Map
 }
 
 // firstDone marks the upstream's first start as over (listed or failed).
@@ -61,16 +69,22 @@ func (u *upstream) run(ctx context.Context) {
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		started := time.Now()
-		c, err := dial(ctx, u.cfg, u.p.opts.Version, u.p.opts.Stderr, u.notification, u.answer, u.p.warnf)
+		c, err := dial(ctx, u.cfg, u.p.opts.Version, u.p.opts.Stderr, u.notification, u.answer, u.observe, u.p.warnf)
 		if err != nil {
 			u.setDown(fmt.Sprintf("it could not be started: %v", err))
 			u.firstDone()
 			u.p.warnf("upstream %s: %v; retrying in %s", u.cfg.Name, err, backoff)
 		} else {
+			c.logLevel = u.p.requestLogLevel
+			u.mu.Lock()
+			u.lastCaps, u.everUp, u.lastModern = c.server.Capabilities, true, c.modern
+			u.mu.Unlock()
 			if err := u.p.refresh(ctx, u, c); err != nil {
 				u.p.warnf("upstream %s: listing its tools: %v", u.cfg.Name, err)
 			}
 			u.setUp(c)
+			// A restarted upstream has forgotten what clients asked of it.
+			go u.p.restore(ctx, u)
 			select {
 			case <-ctx.Done():
 				u.setDown("agentmesh is shutting down")
@@ -241,9 +255,9 @@ func (u *upstream) notification(n mcp.JSONRPCNotification) {
 			}
 		}()
 	case "notifications/message":
-		if data, err := json.Marshal(n.Params.AdditionalFields); err == nil {
-			u.p.warnf("upstream %s log: %s", u.cfg.Name, data)
-		}
+		u.p.forwardLog(u, n.Params.AdditionalFields)
+	case "notifications/resources/updated":
+		u.p.forwardUpdated(u, n.Params.AdditionalFields)
 	}
 }
 

@@ -24,6 +24,9 @@ for (const f of [EVERYTHING, FILESYSTEM]) {
   if (!existsSync(f)) throw new Error(`${f} is missing: run npm ci in e2e/`);
 }
 
+/** fixture-server.mjs: every feature the conformance suite exercises (stdio; --http PORT). */
+export const FIXTURE = join(L.E2E_DIR, 'fixture-server.mjs');
+
 /** The node binary running the tests: upstreams are started with it. */
 export const NODE = process.execPath;
 

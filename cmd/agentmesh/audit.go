@@ -22,10 +22,10 @@ import (
 )
 
 type auditListOptions struct {
-	Agent, Tool, Result, Since string
-	Limit                      int
-	Follow                     bool
-	Now                        func() time.Time
+	Agent, Caller, Tool, Result, Since string
+	Limit                              int
+	Follow                             bool
+	Now                                func() time.Time
 }
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -51,6 +51,7 @@ line, byte for byte as hashed.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Agent, "agent", "", "only entries of this agent DID")
+	f.StringVar(&opts.Caller, "caller", "", "only calls by this caller ID (oauth:ISS#SUB, key:NAME, local:USER; see the caller column)")
 	f.StringVar(&opts.Tool, "tool", "", "only entries of this tool")
 	f.StringVar(&opts.Result, "result", "", "only entries with this result: allowed, blocked, redacted, withheld (a redact rule matched and nothing could be removed) or error")
 	f.StringVar(&opts.Since, "since", "", "only entries since a duration ago (1h, 30m) or an RFC 3339 time")
@@ -108,7 +109,7 @@ func auditListRun(g *globals, opts auditListOptions) error {
 		return err
 	}
 	defer db.Close()
-	filter := auditlog.Filter{Agent: opts.Agent, Tool: opts.Tool, Result: opts.Result, Since: since, AfterSeq: -1, Limit: opts.Limit}
+	filter := auditlog.Filter{Agent: opts.Agent, Caller: opts.Caller, Tool: opts.Tool, Result: opts.Result, Since: since, AfterSeq: -1, Limit: opts.Limit}
 	entries, err := l.List(ctx, filter)
 	if err != nil {
 		return err
@@ -164,7 +165,7 @@ func (r jsonRaw) MarshalJSON() ([]byte, error) { return r, nil }
 
 // entryHeaders are the columns of the audit listing. target comes last so
 // that the columns before it keep their places for scripts reading text.
-var entryHeaders = []string{"seq", "time", "action", "tool", "result", "trust", "reason", "target"}
+var entryHeaders = []string{"seq", "time", "action", "tool", "result", "trust", "caller", "reason", "target"}
 
 // entryRows shows a call whose intent was logged ahead (write-ahead) as
 // one row, "INTENT→SEQ", when both are listed; an intent with no outcome
@@ -204,7 +205,11 @@ func entryRows(entries []auditlog.Stored) [][]string {
 		if e.Action == audit.ActionToolIntent {
 			result = "… no outcome yet"
 		}
-		rows = append(rows, []string{seq, e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, reason, entryTarget(e)})
+		who := ""
+		if e.Caller != nil {
+			who = e.Caller.ID
+		}
+		rows = append(rows, []string{seq, e.Timestamp.Format(time.RFC3339), string(e.Action), e.Tool, result, trust, who, reason, entryTarget(e)})
 	}
 	return rows
 }

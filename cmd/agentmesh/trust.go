@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 	"github.com/agentmesh/agentmesh/pkg/ui"
@@ -27,30 +28,62 @@ violations by severity, recovers toward its baseline after a quiet period,
 and below trust.revoke_below refuses every call until an operator runs
 'agentmesh trust reset --reason ...'. See docs/trust.md for the formula.`,
 		Example: `  agentmesh trust show
+  agentmesh trust show --caller 'oauth:https://auth.example.com#alice'
   agentmesh trust explain
-  agentmesh trust reset --reason "reviewed the blocked calls: a misconfigured client"`,
+  agentmesh trust reset --reason "reviewed the blocked calls: a misconfigured client"
+  agentmesh trust reset --caller key:ci --reason "INC-7: the CI job's prompt injection removed"`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return trustShowRun(g, time.Now) },
+		RunE: func(c *cobra.Command, _ []string) error { return trustShowRun(g, "", time.Now) },
+	}
+	var who string
+	callerFlag := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringVar(&who, "caller", "", "an authenticated caller's ID (oauth:ISS#SUB, key:NAME, mtls:NAME) instead of the server's own score")
+		return c
 	}
 	cmd.AddCommand(
-		&cobra.Command{
-			Use: "show", Short: "Show the score, tier and revocation state", Args: cobra.NoArgs,
-			Example: "  agentmesh trust show --output json",
-			RunE:    func(c *cobra.Command, _ []string) error { return trustShowRun(g, time.Now) },
-		},
-		&cobra.Command{
+		callerFlag(&cobra.Command{
+			Use: "show", Short: "Show the score, tier and revocation state (the server's, and each caller's)", Args: cobra.NoArgs,
+			Long: `Show the trust score of the server (the local user over stdio and
+unauthenticated loopback callers share it) and, below it, each
+authenticated caller's: every caller of a team gateway has a score of its
+own, so one misbehaving caller is revoked and the others are not.`,
+			Example: "  agentmesh trust show --output json\n  agentmesh trust show --caller key:ci",
+			RunE:    func(c *cobra.Command, _ []string) error { return trustShowRun(g, who, time.Now) },
+		}),
+		callerFlag(&cobra.Command{
 			Use: "explain", Short: "Replay the audit log and show every event that moved the score", Args: cobra.NoArgs,
-			Example: "  agentmesh trust explain",
-			RunE:    func(c *cobra.Command, _ []string) error { return trustExplainRun(g) },
-		},
+			Example: "  agentmesh trust explain\n  agentmesh trust explain --caller key:ci",
+			RunE:    func(c *cobra.Command, _ []string) error { return trustExplainRun(g, who) },
+		}),
 		newTrustResetCmd(g),
 	)
 	return cmd
 }
 
+// trustSubject is whose trust a --caller flag names: the caller's ID, or
+// the server's DID when the flag is empty or names the local user (whose
+// calls charge the server's own score, trust.Subject).
+func trustSubject(did, who string) (subject string, c *audit.Caller, err error) {
+	if who == "" || who == did {
+		return did, nil, nil
+	}
+	prefix, rest, ok := strings.Cut(who, ":")
+	kinds := map[string]caller.Kind{"oauth": caller.OAuth, "key": caller.APIKey, "mtls": caller.MTLS}
+	kind, known := kinds[prefix]
+	switch {
+	case prefix == "local" || who == "anonymous":
+		return did, nil, nil
+	case !ok || !known || rest == "":
+		return "", nil, fmt.Errorf("--caller %q: want a caller ID as audit entries show it: oauth:ISSUER#SUBJECT, key:NAME or mtls:NAME", who)
+	}
+	return who, &audit.Caller{ID: who, Kind: string(kind)}, nil
+}
+
 // trustView is `trust show --output json` (and part of `status`).
 type trustView struct {
-	Agent         string `json:"agent"`
+	Agent string `json:"agent"`
+	// Caller is set when the view is of a caller's score.
+	Caller        string `json:"caller,omitempty"`
 	Score         int    `json:"score"`
 	Tier          string `json:"tier"`
 	Revoked       bool   `json:"revoked"`
@@ -91,7 +124,7 @@ func describeTrust(m trust.Model, agent string, st trust.State) trustView {
 	return v
 }
 
-func trustShowRun(g *globals, now func() time.Time) error {
+func trustShowRun(g *globals, who string, now func() time.Time) error {
 	format, err := g.format()
 	if err != nil {
 		return err
@@ -103,17 +136,54 @@ func trustShowRun(g *globals, now func() time.Time) error {
 	}
 	defer tc.close()
 	tc.store.Now = now
-	st, err := tc.store.Get(ctx, tc.id.ID)
+	subject, _, err := trustSubject(tc.id.ID, who)
+	if err != nil {
+		return fmt.Errorf("trust show: %v", err)
+	}
+	st, err := tc.store.Get(ctx, subject)
 	if err != nil {
 		return err
 	}
 	v := describeTrust(tc.store.Model, tc.id.ID, st)
+	if subject != tc.id.ID {
+		v.Caller = subject
+	}
+	// Without --caller: every authenticated caller's score as well.
+	var callers []trustView
+	if who == "" {
+		subjects, err := tc.store.Subjects(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range subjects {
+			if s == tc.id.ID {
+				continue
+			}
+			cst, err := tc.store.Get(ctx, s)
+			if err != nil {
+				return err
+			}
+			cv := describeTrust(tc.store.Model, tc.id.ID, cst)
+			cv.Caller = s
+			callers = append(callers, cv)
+		}
+	}
 	if format == ui.JSON {
-		return ui.WriteJSON(g.io.Out, v)
+		if who != "" {
+			return ui.WriteJSON(g.io.Out, v)
+		}
+		type withCallers struct {
+			trustView
+			Callers []trustView `json:"callers"`
+		}
+		if callers == nil {
+			callers = []trustView{}
+		}
+		return ui.WriteJSON(g.io.Out, withCallers{v, callers})
 	}
 	state := "active"
 	if v.Revoked {
-		state = fmt.Sprintf("REVOKED (below %d): every call is refused until `agentmesh trust reset --reason ...`", v.RevokeBelow)
+		state = fmt.Sprintf("REVOKED (below %d): every call is refused until `agentmesh trust reset%s --reason ...`", v.RevokeBelow, callerFlagText(v.Caller))
 	}
 	fields := []ui.Field{
 		{Label: "agent", Value: v.Agent},
@@ -122,14 +192,36 @@ func trustShowRun(g *globals, now func() time.Time) error {
 		{Label: "access", Value: state, Attention: v.Revoked},
 		{Label: "baseline", Value: strconv.Itoa(v.Initial)},
 	}
+	if v.Caller != "" {
+		fields = append(fields[:1], append([]ui.Field{{Label: "caller", Value: v.Caller}}, fields[1:]...)...)
+	}
 	if v.LastViolation != "" {
 		fields = append(fields, ui.Field{Label: "last violation", Value: v.LastViolation})
 	}
 	g.io.Record("Trust", fields)
+	if len(callers) > 0 {
+		rows := make([][]string, len(callers))
+		for i, c := range callers {
+			access := "active"
+			if c.Revoked {
+				access = "REVOKED"
+			}
+			rows[i] = []string{c.Caller, strconv.Itoa(c.Score), c.Tier, access, c.LastViolation}
+		}
+		g.io.Rows(format, []string{"caller", "score", "tier", "access", "last violation"}, rows)
+	}
 	return nil
 }
 
-func trustExplainRun(g *globals) error {
+// callerFlagText is the --caller flag that names a caller's score.
+func callerFlagText(subject string) string {
+	if subject == "" {
+		return ""
+	}
+	return " --caller " + strconv.Quote(subject)
+}
+
+func trustExplainRun(g *globals, who string) error {
 	format, err := g.format()
 	if err != nil {
 		return err
@@ -140,6 +232,10 @@ func trustExplainRun(g *globals) error {
 		return err
 	}
 	defer tc.close()
+	subject, _, err := trustSubject(tc.id.ID, who)
+	if err != nil {
+		return fmt.Errorf("trust explain: %v", err)
+	}
 	all, err := tc.log.List(ctx, auditlog.Filter{Agent: tc.id.ID, AfterSeq: -1})
 	if err != nil {
 		return err
@@ -149,28 +245,34 @@ func trustExplainRun(g *globals) error {
 		entries[i] = s.Entry
 	}
 	m := tc.store.Model
-	states, steps := m.Replay(entries)
-	replayed, ok := states[tc.id.ID]
+	states, allSteps := m.Replay(entries)
+	var steps []trust.Step
+	for _, s := range allSteps {
+		if s.Subject == subject {
+			steps = append(steps, s)
+		}
+	}
+	replayed, ok := states[subject]
 	if !ok {
 		replayed = m.Fresh()
 	}
-	stored, err := tc.store.Get(ctx, tc.id.ID)
+	stored, err := tc.store.Get(ctx, subject)
 	if err != nil {
 		return err
 	}
 	// Compare like with like: recovery credited up to the last event.
 	storedAtLast := stored
 	if !replayed.Updated.IsZero() {
-		storedAtLast, _ = storedAt(ctx, tc, replayed.Updated)
+		storedAtLast, _ = storedAt(ctx, tc, subject, replayed.Updated)
 	}
 	consistent := storedAtLast.Score == replayed.Score && storedAtLast.Revoked == replayed.Revoked
 	if format == ui.JSON {
-		if err := ui.WriteJSON(g.io.Out, map[string]any{"agent": tc.id.ID, "initial": m.Initial, "steps": orEmpty(steps),
+		if err := ui.WriteJSON(g.io.Out, map[string]any{"agent": tc.id.ID, "subject": subject, "initial": m.Initial, "steps": orEmpty(steps),
 			"replayed_score": replayed.Score, "stored_score": storedAtLast.Score, "consistent": consistent}); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(g.io.Out, "Trust of %s: starts at %d\n", tc.id.ID, m.Initial)
+		fmt.Fprintf(g.io.Out, "Trust of %s: starts at %d\n", subject, m.Initial)
 		rows := make([][]string, len(steps))
 		for i, s := range steps {
 			change := fmt.Sprintf("%+d", s.After-s.Before)
@@ -198,10 +300,10 @@ func trustExplainRun(g *globals) error {
 	return nil
 }
 
-func storedAt(ctx context.Context, tc *trustContext, t time.Time) (trust.State, error) {
+func storedAt(ctx context.Context, tc *trustContext, subject string, t time.Time) (trust.State, error) {
 	s := *tc.store
 	s.Now = func() time.Time { return t }
-	return s.Get(ctx, tc.id.ID)
+	return s.Get(ctx, subject)
 }
 
 func orEmpty(s []trust.Step) []trust.Step {
@@ -213,6 +315,8 @@ func orEmpty(s []trust.Step) []trust.Step {
 
 type trustResetOptions struct {
 	Reason string
+	// Caller names a caller's score (--caller); empty: the server's.
+	Caller string
 	Now    func() time.Time
 }
 
@@ -223,8 +327,10 @@ func newTrustResetCmd(g *globals) *cobra.Command {
 		Short: "Reset the score to its baseline and lift a revocation (audited)",
 		Long: `Reset sets the score back to trust.initial and lifts a revocation. It is
 recorded in the audit log with who ran it and why; running 'serve' processes
-see it on their next call, without a restart.`,
-		Example: `  agentmesh trust reset --reason "INC-1234: client misconfiguration fixed"`,
+see it on their next call, without a restart. --caller resets one
+authenticated caller's score (see 'agentmesh trust show') and no other.`,
+		Example: `  agentmesh trust reset --reason "INC-1234: client misconfiguration fixed"
+  agentmesh trust reset --caller 'oauth:https://auth.example.com#alice' --reason "INC-1240: reviewed"`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if strings.TrimSpace(opts.Reason) == "" {
@@ -234,6 +340,7 @@ see it on their next call, without a restart.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why the reset is justified (required; recorded in the audit log)")
+	cmd.Flags().StringVar(&opts.Caller, "caller", "", "reset this authenticated caller's score (oauth:ISS#SUB, key:NAME, mtls:NAME) instead of the server's")
 	return cmd
 }
 
@@ -246,19 +353,24 @@ func trustResetRun(g *globals, opts trustResetOptions) error {
 	defer w.close()
 	cfg, id, db, l := w.cfg, w.id, w.db, w.log
 	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}
-	before, err := store.Get(ctx, id.DID())
+	subject, target, err := trustSubject(id.DID(), opts.Caller)
+	if err != nil {
+		return fmt.Errorf("trust reset: %v", err)
+	}
+	before, err := store.Get(ctx, subject)
 	if err != nil {
 		return err
 	}
 	who := operator()
+	// The entry names the caller whose score it resets (trust.Subject).
 	e, err := l.Append(ctx, audit.Entry{
-		Timestamp: opts.Now(), Agent: id.DID(), Action: audit.ActionTrustReset, Reason: opts.Reason,
+		Timestamp: opts.Now(), Agent: id.DID(), Caller: target, Action: audit.ActionTrustReset, Reason: opts.Reason,
 		Details: details(map[string]any{"by": who, "from": before.Score, "was_revoked": before.Revoked}),
 	}, store.Hook(trust.Event{Kind: trust.Reset}))
 	if err != nil {
 		return fmt.Errorf("trust reset: %w", err)
 	}
-	g.io.Success("trust of %s reset from %d to %d by %s (audit entry %d)", id.DID(), before.Score, *e.TrustScore, who, e.Seq)
+	g.io.Success("trust of %s reset from %d to %d by %s (audit entry %d)", subject, before.Score, *e.TrustScore, who, e.Seq)
 	return nil
 }
 

@@ -90,6 +90,10 @@ type ParamsDigest struct {
 //	"trust_score"   integer, omitted when nil
 //	"duration_us"   integer ≥ 0, omitted when 0
 //	"client"        string, omitted when empty
+//	"caller"        {"id":"<non-empty>","kind":"<kind>"[,"client_id":"…"]
+//	                [,"scopes":["…",…]]}: who made the call (DESIGN.md,
+//	                "Who calls"), members in this order, the optional ones
+//	                omitted when empty; omitted when nil
 //	"upstream"      string, omitted when empty
 //	"enforced"      true | false, omitted when nil (false means shadow mode)
 //	"intent"        integer, the seq of this call's tool_intent entry (always
@@ -115,11 +119,26 @@ type Entry struct {
 	TrustScore   *int
 	DurationUS   int64
 	Client       string
-	Upstream     string
-	Enforced     *bool
+	// Caller is who made the call (an authenticated HTTP principal, an API
+	// key's caller, the local OS user); nil for entries written before
+	// callers were recorded and for lifecycle events.
+	Caller   *Caller
+	Upstream string
+	Enforced *bool
 	// Intent is the seq of the call's write-ahead tool_intent entry.
 	Intent  *uint64
 	Details json.RawMessage
+}
+
+// Caller is the "caller" member of an entry: the caller's stable ID (the
+// key of its trust state and rate limits), how it was authenticated, and
+// for OAuth callers the client the token was issued to and the token's
+// scopes.
+type Caller struct {
+	ID       string
+	Kind     string
+	ClientID string
+	Scopes   []string
 }
 
 // Errors returned (wrapped) by [Marshal], [Unmarshal] and [Entry.Validate].
@@ -314,6 +333,14 @@ func (e *Entry) Validate() error {
 	if e.DurationUS < 0 {
 		return bad("duration_us %d is negative", e.DurationUS)
 	}
+	if c := e.Caller; c != nil {
+		if c.ID == "" {
+			return bad("caller.id is empty")
+		}
+		if c.Kind == "" {
+			return bad("caller.kind is empty")
+		}
+	}
 	return nil
 }
 
@@ -406,6 +433,24 @@ func appendEntry(b []byte, e *Entry, params, details []byte) []byte {
 		b = strconv.AppendInt(b, e.DurationUS, 10)
 	}
 	b = appendOptString(b, "client", e.Client)
+	if c := e.Caller; c != nil {
+		b = append(b, `,"caller":{"id":`...)
+		b = appendString(b, c.ID)
+		b = append(b, `,"kind":`...)
+		b = appendString(b, c.Kind)
+		b = appendOptString(b, "client_id", c.ClientID)
+		if len(c.Scopes) > 0 {
+			b = append(b, `,"scopes":[`...)
+			for i, sc := range c.Scopes {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, sc)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
 	b = appendOptString(b, "upstream", e.Upstream)
 	if e.Enforced != nil {
 		b = append(b, `,"enforced":`...)
@@ -472,6 +517,16 @@ func memberName(k string) string {
 		return "duration_us"
 	case "client":
 		return "client"
+	case "caller":
+		return "caller"
+	case "id":
+		return "id"
+	case "kind":
+		return "kind"
+	case "client_id":
+		return "client_id"
+	case "scopes":
+		return "scopes"
 	case "upstream":
 		return "upstream"
 	case "enforced":
@@ -489,7 +544,7 @@ func memberName(k string) string {
 }
 
 // entryMembers is the number of members an entry can have.
-const entryMembers = 18
+const entryMembers = 19
 
 // objectMembers parses a JSON object into its members (appended to
 // ms[:0]), in input order,
@@ -728,6 +783,8 @@ func decodeMember(e *Entry, m *jsonMember, params, details *[]byte, haveSeq, hav
 		e.DurationUS, err = m.wantInt(64)
 	case "client":
 		e.Client, err = m.wantString()
+	case "caller":
+		e.Caller, err = decodeCaller(m)
 	case "upstream":
 		e.Upstream, err = m.wantString()
 	case "enforced":
@@ -786,6 +843,36 @@ func decodeDigest(m *jsonMember) (*ParamsDigest, error) {
 		return nil, fmt.Errorf("%q needs both \"sha256\" and \"bytes\"", m.key)
 	}
 	return d, nil
+}
+
+func decodeCaller(m *jsonMember) (*Caller, error) {
+	if m.kind != '{' {
+		return nil, fmt.Errorf("%q is %s, want an object", m.key, kindName(m.kind))
+	}
+	var buf [4]jsonMember
+	ms, err := objectMembers(m.raw, 4, buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%q: %v", m.key, err)
+	}
+	c := &Caller{}
+	for i := range ms {
+		switch ms[i].key {
+		case "id":
+			c.ID, err = ms[i].wantString()
+		case "kind":
+			c.Kind, err = ms[i].wantString()
+		case "client_id":
+			c.ClientID, err = ms[i].wantString()
+		case "scopes":
+			c.Scopes, err = decodeStrings(&ms[i])
+		default:
+			err = fmt.Errorf("unknown member %q", ms[i].key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q: %v", m.key, err)
+		}
+	}
+	return c, nil
 }
 
 func decodeStrings(m *jsonMember) ([]string, error) {

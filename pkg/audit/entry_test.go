@@ -416,3 +416,46 @@ func TestIntentMember(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerMember: who called is recorded between "client" and
+// "upstream", covered by the leaf hash like every member; reordered,
+// empty or unknown caller members are refused.
+func TestCallerMember(t *testing.T) {
+	e := Entry{Seq: 5, Timestamp: testEpoch, Agent: testAgent, Action: ActionToolInvocation, Tool: "echo",
+		Result: ResultAllowed, Client: "claude", Upstream: "everything",
+		Caller: &Caller{ID: "oauth:https://as.example#alice", Kind: "oauth", ClientID: "alice-app", Scopes: []string{"mcp:read", "mcp:tools"}}}
+	b := mustMarshal(t, e)
+	want := `"client":"claude","caller":{"id":"oauth:https://as.example#alice","kind":"oauth","client_id":"alice-app","scopes":["mcp:read","mcp:tools"]},"upstream":"everything"`
+	if !bytes.Contains(b, []byte(want)) {
+		t.Fatalf("encoding = %s\nwant it to contain %s", b, want)
+	}
+	got, err := Unmarshal(b)
+	if err != nil || got.Caller == nil || got.Caller.ID != e.Caller.ID || got.Caller.ClientID != "alice-app" || len(got.Caller.Scopes) != 2 {
+		t.Fatalf("Unmarshal = %+v, %v", got.Caller, err)
+	}
+	if LeafHash(b) == LeafHash(mustMarshal(t, Entry{Seq: 5, Timestamp: testEpoch, Agent: testAgent, Action: ActionToolInvocation, Tool: "echo",
+		Result: ResultAllowed, Client: "claude", Upstream: "everything", Caller: &Caller{ID: "oauth:https://as.example#bob", Kind: "oauth"}})) {
+		t.Fatal("two callers hash alike")
+	}
+	local := mustMarshal(t, Entry{Seq: 1, Timestamp: testEpoch, Agent: testAgent, Action: ActionToolInvocation, Caller: &Caller{ID: "local:root", Kind: "local"}})
+	if !bytes.Contains(local, []byte(`"caller":{"id":"local:root","kind":"local"}}`)) {
+		t.Fatalf("optional caller members not omitted: %s", local)
+	}
+	for _, bad := range []string{
+		strings.Replace(string(b), `"kind":"oauth","client_id":"alice-app"`, `"client_id":"alice-app","kind":"oauth"`, 1),
+		strings.Replace(string(b), `"id":"oauth:https://as.example#alice"`, `"id":""`, 1),
+		strings.Replace(string(b), `,"client_id":"alice-app"`, `,"client_id":""`, 1),
+		strings.Replace(string(b), `"scopes":["mcp:read","mcp:tools"]`, `"scopes":[]`, 1),
+		strings.Replace(string(b), `"scopes":["mcp:read","mcp:tools"]`, `"scopes":["mcp:read",1]`, 1),
+		strings.Replace(string(b), `"client_id":"alice-app"`, `"client_id":"alice-app","groups":["x"]`, 1),
+		strings.Replace(string(local), `,"kind":"local"`, ``, 1),
+		strings.Replace(string(local), `"caller":{"id":"local:root","kind":"local"}`, `"caller":"local:root"`, 1),
+	} {
+		if _, err := Unmarshal([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+	if _, err := Marshal(Entry{Seq: 1, Timestamp: testEpoch, Agent: testAgent, Action: ActionToolInvocation, Caller: &Caller{Kind: "oauth"}}); err == nil {
+		t.Error("Marshal accepted a caller without an id")
+	}
+}

@@ -18,6 +18,8 @@ func FuzzUnmarshalEntry(f *testing.F) {
 	e := sampleEntry(9)
 	e.Params, e.ParamsDigest = nil, &ParamsDigest{SHA256: strings.Repeat("0f", 32), Bytes: 99999}
 	f.Add(mustMarshal(f, e))
+	e.Caller = &Caller{ID: "key:ci", Kind: "apikey", ClientID: "c", Scopes: []string{"a", "b"}}
+	f.Add(mustMarshal(f, e))
 	f.Add([]byte(strings.Replace(goldenEncoding, `"seq":42`, `"seq": 42`, 1)))
 	f.Add([]byte(`{"v":1}`))
 	f.Add([]byte(`{"v":2,"seq":0}`))

@@ -15,7 +15,10 @@ import (
 
 // Filter selects entries for listing and export.
 type Filter struct {
-	Agent  string
+	Agent string
+	// Caller is a caller's ID (caller.Caller.ID): "oauth:ISS#SUB",
+	// "key:NAME", "local:USER", ...
+	Caller string
 	Tool   string
 	Result string
 	Since  time.Time
@@ -48,6 +51,9 @@ func (f Filter) where(size int64) (string, []any) {
 	if f.Agent != "" {
 		conds, args = append(conds, entryField("agent")+" = ?"), append(args, f.Agent)
 	}
+	if f.Caller != "" {
+		conds, args = append(conds, entryField("caller.id")+" = ?"), append(args, f.Caller)
+	}
 	if f.Result != "" {
 		conds, args = append(conds, entryField("result")+" = ?"), append(args, f.Result)
 	}
@@ -74,7 +80,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Stored, error) {
 }
 
 func (l *Log) list(v *view, f Filter) ([]Stored, error) {
-	if f.Tool != "" || f.Agent != "" || f.Result != "" || !f.Since.IsZero() {
+	if f.Tool != "" || f.Agent != "" || f.Caller != "" || f.Result != "" || !f.Since.IsZero() {
 		// A filter cannot match bytes that are not JSON: say so.
 		var seq int64
 		err := v.tx.QueryRowContext(v.ctx, `SELECT seq FROM audit_entries WHERE NOT json_valid(CAST(entry AS TEXT)) AND seq > ? AND seq < ? ORDER BY seq LIMIT 1`, f.AfterSeq, v.size).Scan(&seq)

@@ -22,6 +22,9 @@ type AccessFunc func(args map[string]any) (tools.Access, error)
 type Route struct {
 	Access                 AccessFunc
 	Upstream, UpstreamTool string
+	// Kind, when set, is the kind and action of every call
+	// (tools.Kinded), for listings.
+	Kind *tools.Access
 }
 
 // Resolver returns the route of a tool; ok is false for an unknown tool.
@@ -96,9 +99,44 @@ func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 			return nil, fmt.Errorf("%s is not available", c.Tool)
 		}) // audited as blocked (unknown tool, or the reason it is held back)
 	})
+	// Listings show an authenticated caller only what it could call
+	// (Visible). mcp-go applies the tool and prompt filters to calls too:
+	// a hidden tool's call reaches the hook above and is refused and
+	// audited with the pipeline's own reason.
+	hooks.AddAfterListResources(func(ctx context.Context, id any, message *mcp.ListResourcesRequest, result *mcp.ListResourcesResult) {
+		kept := result.Resources[:0]
+		for _, r := range result.Resources {
+			if p.Visible(ctx, Call{Tool: string(mcp.MethodResourcesRead), Method: string(mcp.MethodResourcesRead), URI: r.URI, Client: ClientName(ctx)}) {
+				kept = append(kept, r)
+			}
+		}
+		result.Resources = kept
+	})
 	return []server.ServerOption{
 		server.WithToolHandlerMiddleware(p.ToolMiddleware(resolve)),
 		server.WithHooks(hooks),
+		server.WithToolFilter(func(ctx context.Context, ts []mcp.Tool) []mcp.Tool {
+			kept := make([]mcp.Tool, 0, len(ts))
+			for _, t := range ts {
+				c := Call{Tool: t.Name, Method: string(mcp.MethodToolsCall), Client: ClientName(ctx)}
+				if r, ok := resolve(t.Name); ok {
+					c.Access, c.Upstream, c.UpstreamTool, c.kind = r.Access, r.Upstream, r.UpstreamTool, r.Kind
+				}
+				if p.Visible(ctx, c) {
+					kept = append(kept, t)
+				}
+			}
+			return kept
+		}),
+		server.WithPromptFilter(func(ctx context.Context, ps []mcp.Prompt) []mcp.Prompt {
+			kept := make([]mcp.Prompt, 0, len(ps))
+			for _, pr := range ps {
+				if p.Visible(ctx, Call{Tool: pr.Name, Method: string(mcp.MethodPromptsGet), Client: ClientName(ctx)}) {
+					kept = append(kept, pr)
+				}
+			}
+			return kept
+		}),
 	}
 }
 
@@ -126,7 +164,12 @@ func BuiltinResolver(ts ...tools.Tool) Resolver {
 		if !ok {
 			return Route{}, false
 		}
-		return Route{Access: t.Access}, true
+		r := Route{Access: t.Access}
+		if k, ok := t.(tools.Kinded); ok {
+			acc := k.AccessKind()
+			r.Kind = &acc
+		}
+		return r, true
 	}
 }
 

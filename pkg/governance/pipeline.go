@@ -30,6 +30,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/policy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
@@ -70,6 +71,11 @@ type Options struct {
 	// holds (MCP elicitation); nil, or a client that cannot ask, leaves
 	// them refused with "approval required".
 	Approver Approver
+	// CallerScopes returns the capability scopes an authenticated caller
+	// is granted (auth.scope_map over the token's scopes and claims); a
+	// call then needs both the credential's scope and one of these. ok is
+	// false where no mapping applies (the local user, no auth configured).
+	CallerScopes func(c *caller.Caller) (set scope.Set, ok bool)
 	// Console receives one line per call (stderr in serve); nil for none.
 	Console Console
 	Now     func() time.Time
@@ -105,6 +111,9 @@ type Call struct {
 	Access func(args map[string]any) (tools.Access, error)
 	// Proxy fields (DESIGN.md, policy environment).
 	Upstream, UpstreamTool, Method, URI string
+	// kind is the kind and action of every call of the tool, when known
+	// without arguments (Route.Kind), for listings.
+	kind *tools.Access
 }
 
 // ApprovalRequest is what a user is asked to approve.
@@ -224,8 +233,10 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 		}
 		return refuse(LayerTool, p.mistake(c, c.Tool, "builtin:unknown-tool", fmt.Sprintf("unknown tool %q", c.Tool)))
 	}
-	// Trust: revocation latches until an operator resets it.
-	st, err := p.opts.Trust.Get(ctx, p.opts.Agent)
+	// Trust: revocation latches until an operator resets it. Each
+	// authenticated caller has its own (trust.Subject).
+	who, subject := p.caller(ctx)
+	st, err := p.opts.Trust.Get(ctx, subject)
 	if err != nil && ctx.Err() != nil {
 		return refuse(LayerTrust, outcome{result: audit.ResultError, reason: "cancelled by the client before it ran", event: trust.Event{Kind: trust.Neutral}})
 	}
@@ -234,7 +245,7 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 	}
 	if st.Revoked && !slices.Contains(p.opts.KeepWhenRevoked, c.Tool) {
 		return refuse(LayerTrust, outcome{result: audit.ResultBlocked, rules: []string{"builtin:trust-revoked"}, event: trust.Event{Kind: trust.Neutral},
-			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset --reason ...`", st.Score, p.opts.Trust.Model.RevokeBelow)})
+			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset%s --reason ...`", st.Score, p.opts.Trust.Model.RevokeBelow, resetFlag(subject, p.opts.Agent))})
 	}
 	// Credential.
 	cred, err := p.opts.Credentials.Current()
@@ -268,9 +279,18 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 			event:  p.once(trust.Event{Kind: trust.PolicyBlock, Severity: "medium"}, "scope", c.Tool, acc.Target),
 			reason: fmt.Sprintf("credential %s does not grant %s (granted: %s)", short(cred.Claims.ID), acc, grants(cred))})
 	}
+	// The caller's own grant (auth.scope_map): both must allow the call.
+	if who != nil && !acc.Public && p.opts.CallerScopes != nil {
+		if set, ok := p.opts.CallerScopes(who); ok && !set.Allows(now, acc.Kind, acc.Target, acc.Action) {
+			return refuse(LayerScope, outcome{result: audit.ResultBlocked, access: acc.String(), rules: []string{"builtin:caller-scope"},
+				event:  p.once(trust.Event{Kind: trust.PolicyBlock, Severity: "medium"}, "caller-scope", c.Tool, acc.Target),
+				reason: fmt.Sprintf("caller %s is not granted %s (its token's scopes map to: %s)", who.ID, acc, setString(set))})
+		}
+	}
 	// Pre-call policy.
 	pc := &policy.Call{Tool: c.Tool, Params: c.Args, Agent: p.opts.Agent, TrustScore: st.Score, Client: c.Client,
-		Upstream: c.Upstream, UpstreamTool: c.UpstreamTool, Method: c.Method, URI: c.URI}
+		Upstream: c.Upstream, UpstreamTool: c.UpstreamTool, Method: c.Method, URI: c.URI,
+		Caller: CallerEnv(who), Subject: subject}
 	return admission{acc: acc, cred: cred, st: st, pc: pc, pre: p.opts.Policy.PreCall(ctx, pc)}
 }
 
@@ -645,6 +665,9 @@ func (p *Pipeline) entry(ctx context.Context, c Call, start time.Time, o outcome
 		Timestamp: start, Agent: p.opts.Agent, Action: audit.ActionToolInvocation, Tool: c.Tool,
 		Result: o.result, Reason: o.reason, Rules: o.rules, Client: c.Client, Upstream: c.Upstream, Enforced: o.enforce,
 		DurationUS: p.opts.Now().Sub(start).Microseconds(),
+	}
+	if who, _ := p.caller(ctx); who != nil {
+		e.Caller = &audit.Caller{ID: who.ID, Kind: string(who.Kind), ClientID: who.ClientID, Scopes: who.Scopes}
 	}
 	e.Params, e.ParamsDigest = p.params(ctx, c.Args)
 	if o.access != "" {

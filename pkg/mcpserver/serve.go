@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/lineio"
 	"github.com/agentmesh/agentmesh/pkg/proxy"
@@ -72,7 +73,8 @@ func (rt *Runtime) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) 
 		r = proxy.NewLineMapper(r, func(line []byte) []byte { w.FromClient(line); return line })
 		out = proxy.NewLineWriter(out, w.ToClient)
 	}
-	err := s.Listen(ctx, r, out)
+	// Over stdio the caller is the OS user who started the server.
+	err := s.Listen(caller.NewContext(ctx, caller.ForLocalUser()), r, out)
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}

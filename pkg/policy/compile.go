@@ -40,6 +40,9 @@ type compiledCondition struct {
 	// readsTrust: the condition reads trust_score, so a refusal it causes
 	// may be trust's own doing (no trust cost for it).
 	readsTrust bool
+	// argsFree: the condition reads neither params, output nor
+	// trust_score, so it decides for a tool and a caller before any call.
+	argsFree bool
 }
 
 // CheckCondition compiles a condition as a rule would and reports the stage
@@ -116,7 +119,8 @@ func compileCondition(cond string) (*compiledCondition, *ConditionError) {
 	for _, g := range r.globs {
 		registerGlob(g)
 	}
-	c := &compiledCondition{program: program, stage: PreCall, tools: guard, readsTrust: r.usesTrust}
+	c := &compiledCondition{program: program, stage: PreCall, tools: guard, readsTrust: r.usesTrust,
+		argsFree: !r.usesParams && !r.usesTrust && !r.usesOutput}
 	if r.usesOutput {
 		c.stage = PostCall
 	}
@@ -237,6 +241,9 @@ type restrictions struct {
 	err        *ConditionError
 	usesOutput bool
 	usesTrust  bool
+	// usesParams: the condition reads params or calls has_secret, so it
+	// cannot be decided without a call's arguments.
+	usesParams bool
 	globs      []string
 }
 
@@ -272,6 +279,8 @@ func (r *restrictions) Visit(node *ast.Node) {
 			r.usesOutput = true
 		case varTrustScore:
 			r.usesTrust = true
+		case varParams, fnHasSecret:
+			r.usesParams = true
 		}
 	case *ast.VariableDeclaratorNode:
 		r.fail(n, "let is not allowed in conditions")

@@ -30,7 +30,7 @@ func TestCompileConditions(t *testing.T) {
 
 		{cond: "tool == 'x' junk", err: `unexpected token Identifier("junk")`, offset: 12},
 		{cond: "tool = 'x'", err: "unexpected token", offset: 5},
-		{cond: "tools == 'x'", err: "unknown name tools (variables: agent, client,", offset: 0},
+		{cond: "tools == 'x'", err: "unknown name tools (variables: agent, caller, client,", offset: 0},
 		{cond: "tool == 1", err: "mismatched types string and int", offset: 5},
 		{cond: "trust_score", err: "must be true or false, but this one is int"},
 		{cond: "matches(tool, 'x')", err: "matches is an operator"},

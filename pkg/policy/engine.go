@@ -25,9 +25,14 @@ type Call struct {
 	// ParamsBytes is the size of the params' JSON text, when the caller
 	// has it; zero makes the engine measure Params itself.
 	ParamsBytes int
-	// Agent is the DID of the agent making the call; rate limits count per
-	// agent.
-	Agent      string
+	// Agent is the DID of the server the call goes through; rules with
+	// `per: server` count their limits per agent.
+	Agent string
+	// Caller is who made the call, as conditions see it (`caller.sub`,
+	// `caller.groups`, ...). Subject is the key limits count under by
+	// default (`per: caller`): the caller's ID, or the agent when empty.
+	Caller     CallerEnv
+	Subject    string
 	TrustScore int
 	// Client is the MCP client's name (from initialize).
 	Client string
@@ -248,6 +253,7 @@ func (st *evalState) begin(ctx context.Context, set *Set, stage Stage, call *Cal
 		st.env[varTrustScore] = st.score
 	}
 	st.env[varParams] = call.Params
+	st.env[varCaller] = &call.Caller // a pointer: no allocation
 	st.hits = slices.Grow(st.hits[:0], len(set.stages[stage]))[:len(set.stages[stage])]
 	clear(st.hits)
 }
@@ -256,6 +262,7 @@ func (st *evalState) release() {
 	// Drop references to the call so the pool does not keep large outputs
 	// and params alive.
 	st.env[varParams] = map[string]any(nil)
+	st.env[varCaller] = noCaller
 	if out := &st.boxes[len(stringVars)-1]; out.s != "" {
 		out.s = ""
 		st.env[varOutput] = ""
@@ -307,7 +314,7 @@ func (st *evalState) eval(fi int, r *Rule) {
 		return
 	}
 	if r.Limit != nil {
-		st.checks = append(st.checks, ratelimit.Check{Key: r.CounterKey(st.call.Agent), Window: *r.Limit})
+		st.checks = append(st.checks, ratelimit.Check{Key: r.CounterKey(st.call.counterSubject(r)), Window: *r.Limit})
 		st.limited = append(st.limited, r)
 		st.limitedFile = append(st.limitedFile, fi)
 		return
@@ -387,8 +394,18 @@ func (st *evalState) decision(d Decision) Decision {
 	return d
 }
 
-// CounterKey is the key of the rule's rate-limit counter for an agent:
-// (policy, rule name or "#INDEX", agent).
+// counterSubject is whose counter a limited rule charges: the agent for
+// `per: server`, else the caller (DESIGN.md, "Who calls").
+func (c *Call) counterSubject(r *Rule) string {
+	if r.PerServer || c.Subject == "" {
+		return c.Agent
+	}
+	return c.Subject
+}
+
+// CounterKey is the key of the rule's rate-limit counter for a subject
+// (a caller's ID, or the agent's DID for `per: server` and local calls):
+// (policy, rule name or "#INDEX", subject).
 func (r *Rule) CounterKey(agent string) ratelimit.Key {
 	return ratelimit.Key{Policy: r.Policy, Rule: r.counter, Agent: agent}
 }

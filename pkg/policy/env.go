@@ -50,6 +50,7 @@ const (
 	varUpstreamTool = "upstream_tool"
 	varMethod       = "method"
 	varURI          = "uri"
+	varCaller       = "caller"
 	fnHasSecret     = "has_secret"
 	fnGlob          = "glob"
 	// fnParam is what params.NAME compiles to (see paramPatch). The dot
@@ -76,11 +77,39 @@ var typeEnv = map[string]any{
 	varUpstreamTool: "",
 	varMethod:       "",
 	varURI:          "",
+	varCaller:       noCaller,
 	fnHasSecret:     func(string) (bool, error) { return false, nil },
 	fnParam:         func(any) any { return nil },
 	fnString:        stringOf,
 	fnGlobTyped:     globTyped,
 }
+
+// CallerEnv is `caller` in conditions: who made the call (DESIGN.md, "Who
+// calls"). Its members are checked at load like every name: `caller.sub`
+// compiles, `caller.subject` is an error with its line and column.
+//
+//	caller.id         "oauth:ISS#SUB", "key:NAME", "mtls:NAME", "local:USER"
+//	caller.kind       oauth, apikey, mtls, local, anonymous
+//	caller.iss, .sub  the access token's issuer and subject (OAuth)
+//	caller.client_id  the OAuth client the token was issued to
+//	caller.name       an API key's or certificate's caller name, the OS user
+//	caller.scopes     the token's or key's scopes (list of strings)
+//	caller.groups     the token's groups claim, when configured
+//	caller.claims     other configured claims, by name
+type CallerEnv struct {
+	ID       string         `expr:"id"`
+	Kind     string         `expr:"kind"`
+	Iss      string         `expr:"iss"`
+	Sub      string         `expr:"sub"`
+	ClientID string         `expr:"client_id"`
+	Name     string         `expr:"name"`
+	Scopes   []string       `expr:"scopes"`
+	Groups   []string       `expr:"groups"`
+	Claims   map[string]any `expr:"claims"`
+}
+
+// noCaller is the caller of calls that name none.
+var noCaller = &CallerEnv{}
 
 // stringOf is string(v): v itself when it is a string (the built-in
 // formats it anew, which allocates), else v formatted as the built-in does.

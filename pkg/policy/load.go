@@ -52,6 +52,10 @@ type Rule struct {
 	// Limit, when set, makes the action apply only to matching calls
 	// beyond Limit.Limit within any Limit.Per.
 	Limit *ratelimit.Window
+	// PerServer makes the limit count the server's calls together
+	// (`per: server`) rather than each caller's (`per: caller`, the
+	// default).
+	PerServer bool
 	// Enabled is false when the rule or its policy says enabled: false.
 	Enabled bool
 	Stage   Stage
@@ -65,6 +69,8 @@ type Rule struct {
 	tools   []string // see toolGuard
 	// readsTrust: the condition reads trust_score.
 	readsTrust bool
+	// argsFree: see compiledCondition.
+	argsFree bool
 }
 
 // ParseFile decodes, validates and compiles one policy file. name is used
@@ -183,13 +189,23 @@ func (p *Policy) parseRules(ps policySpec, data []byte, positions yamlpos.Positi
 				r.Limit = &w
 			}
 		}
+		switch rs.Per {
+		case "", "caller":
+		case "server":
+			r.PerServer = true
+		default:
+			errs = append(errs, rs.PerPos.Errorf("per: %q is not caller or server (caller: each caller has its own counter; server: one counter for every caller)", rs.Per))
+		}
+		if rs.Per != "" && rs.Limit == "" {
+			errs = append(errs, rs.PerPos.Errorf("per: applies to a limit, and rule %s has none", r.ID))
+		}
 		if !rs.ConditionPos.IsValid() {
 			errs = append(errs, rs.Pos.Errorf("rule %s needs a condition, e.g. \"tool == 'api_call'\"", r.ID))
 		} else if c, cerr := compileCondition(rs.Condition); cerr != nil {
 			pos := exprPos(data, rs.ConditionPos, rs.Condition, cerr.Offset)
 			errs = append(errs, pos.Errorf("%s", cerr.Msg))
 		} else {
-			r.program, r.Stage, r.tools, r.readsTrust = c.program, c.stage, c.tools, c.readsTrust
+			r.program, r.Stage, r.tools, r.readsTrust, r.argsFree = c.program, c.stage, c.tools, c.readsTrust, c.argsFree
 		}
 		p.Rules = append(p.Rules, r)
 	}

@@ -35,6 +35,8 @@ type ruleSpec struct {
 	ActionPos    yamlpos.Pos `pos:"action"`
 	Limit        string      `yaml:"limit"`
 	LimitPos     yamlpos.Pos `pos:"limit"`
+	Per          string      `yaml:"per"`
+	PerPos       yamlpos.Pos `pos:"per"`
 	Message      string      `yaml:"message"`
 	Severity     string      `yaml:"severity"`
 	SeverityPos  yamlpos.Pos `pos:"severity"`

@@ -32,6 +32,13 @@ type Tool interface {
 	Call(ctx context.Context, args map[string]any) (*mcp.CallToolResult, error)
 }
 
+// Kinded is a Tool whose calls all have one kind and action, whatever
+// the arguments: listings use it to show a caller only the tools its
+// scopes could grant.
+type Kinded interface {
+	AccessKind() Access
+}
+
 // Access is one resource access, as scopes name it: for filesystem tools a
 // cleaned virtual path ("/data/users.json"), for database_query the database
 // name, for api_call the URL, for code_execute the language.

@@ -7,7 +7,9 @@ import (
 // Step is one event that moved (or could have moved) a score, for
 // `agentmesh trust explain`.
 type Step struct {
-	Seq uint64 `json:"seq"`
+	// Subject is whose score moved (Subject: a caller's ID or the agent).
+	Subject string `json:"subject"`
+	Seq     uint64 `json:"seq"`
 	// Intent is the seq of the call's write-ahead intent entry, if any:
 	// the two entries are one call.
 	Intent *uint64 `json:"intent,omitempty"`
@@ -24,7 +26,7 @@ type Step struct {
 }
 
 // Replay re-applies, in order, the trust events recorded in entries and
-// returns each agent's final state and the steps that changed a score.
+// returns each subject's (see Subject) final state and the steps that changed a score.
 func (m Model) Replay(entries []audit.Entry) (map[string]State, []Step) {
 	states := map[string]State{}
 	var steps []Step
@@ -33,16 +35,17 @@ func (m Model) Replay(entries []audit.Entry) (map[string]State, []Step) {
 		if !ok {
 			continue
 		}
-		s, seen := states[e.Agent]
+		key := Subject(&e)
+		s, seen := states[key]
 		if !seen {
 			s = m.Fresh()
 		}
 		recovered := m.At(s, ev.Time)
 		next := m.Apply(s, ev)
-		states[e.Agent] = next
+		states[key] = next
 		if next.Score != s.Score || next.Revoked != s.Revoked {
 			steps = append(steps, Step{
-				Seq: e.Seq, Intent: e.Intent, Time: audit.FormatTimestamp(e.Timestamp), Kind: ev.Kind, Tool: e.Tool, Reason: e.Reason,
+				Subject: key, Seq: e.Seq, Intent: e.Intent, Time: audit.FormatTimestamp(e.Timestamp), Kind: ev.Kind, Tool: e.Tool, Reason: e.Reason,
 				Before: s.Score, After: next.Score, Recovered: recovered.Score - s.Score, Revoked: next.Revoked,
 			})
 		}

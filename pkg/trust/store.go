@@ -197,20 +197,33 @@ func (s *Store) Record(ctx context.Context, tx *sql.Tx, agent string, ev Event) 
 	return before, after, nil
 }
 
-// Hook returns the audit hook that records ev for the entry's agent: it
+// Subject is whose trust an entry's event changes (DESIGN.md, "Who
+// calls"): the caller's ID for an authenticated HTTP caller, so one
+// misbehaving caller is revoked and the others are not; the agent (the
+// server's DID) for the local OS user over stdio and the anonymous caller
+// of a server without authentication, the one principal such a server
+// has, and for entries without a caller.
+func Subject(e *audit.Entry) string {
+	if c := e.Caller; c != nil && c.Kind != "local" && c.Kind != "anonymous" {
+		return c.ID
+	}
+	return e.Agent
+}
+
+// Hook returns the audit hook that records ev for the entry's Subject: it
 // stamps the entry with the score after the call and the event (for replay),
 // and adds a trust_changed entry when the tier changes or the score moves
 // by ChangeThreshold or more.
 func (s *Store) Hook(ev Event) auditlog.Hook {
 	return func(ctx context.Context, tx *sql.Tx, e *audit.Entry) ([]audit.Entry, error) {
 		ev.Time = e.Timestamp
-		before, after, err := s.Record(ctx, tx, e.Agent, ev)
+		subject := Subject(e)
+		before, after, err := s.Record(ctx, tx, subject, ev)
 		if err != nil {
 			return nil, err
 		}
 		if s.Cache != nil {
-			agent := e.Agent
-			auditlog.OnCommit(ctx, func(c state.Commit) { s.Cache.committed(agent, after, c) })
+			auditlog.OnCommit(ctx, func(c state.Commit) { s.Cache.committed(subject, after, c) })
 		}
 		score := after.Score
 		e.TrustScore = &score
@@ -226,7 +239,7 @@ func (s *Store) Hook(ev Event) auditlog.Hook {
 			"from": before.Score, "to": after.Score, "tier_from": tierBefore, "tier_to": tierAfter,
 			"revoked": after.Revoked, "cause": ev.Kind, "cause_seq": e.Seq,
 		})
-		changed := audit.Entry{Agent: e.Agent, Action: audit.ActionTrustChanged, TrustScore: &score, Details: details}
+		changed := audit.Entry{Agent: e.Agent, Caller: e.Caller, Action: audit.ActionTrustChanged, TrustScore: &score, Details: details}
 		return []audit.Entry{changed}, nil
 	}
 }
@@ -264,6 +277,25 @@ func EventOf(e audit.Entry) (Event, bool) {
 	ev := *d.TrustEvent
 	ev.Time = e.Timestamp
 	return ev, true
+}
+
+// Subjects lists every subject with a stored trust state (the agent and
+// each authenticated caller that has called), sorted.
+func (s *Store) Subjects(ctx context.Context) ([]string, error) {
+	rows, err := s.DB.Reader().QueryContext(ctx, `SELECT agent FROM trust_state ORDER BY agent`)
+	if err != nil {
+		return nil, fmt.Errorf("listing trust states: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, fmt.Errorf("listing trust states: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // Put stores an agent's state as it is, outside any audited event: for

@@ -187,6 +187,9 @@ func (t *Tool) Definition() mcp.Tool {
 // allow_private; a URL no endpoint allows is "endpoint", a method it does
 // not allow "method". Names that resolve to such addresses are refused at
 // connect time (the dialer's control hook).
+// AccessKind is the kind and action of every call (tools.Kinded).
+func (t *Tool) AccessKind() tools.Access { return tools.Access{Kind: scope.API, Action: scope.Call} }
+
 func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	req, err := parseArgs(args)
 	if err != nil {

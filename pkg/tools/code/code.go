@@ -173,6 +173,11 @@ func parseArgs(args map[string]any) (call, error) {
 
 // Access validates the arguments and that the language is enabled; the
 // resource is the language.
+// AccessKind is the kind and action of every call (tools.Kinded).
+func (t *Tool) AccessKind() tools.Access {
+	return tools.Access{Kind: scope.Code, Action: scope.Execute}
+}
+
 func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	c, err := t.parse(args)
 	if err != nil {

@@ -204,6 +204,11 @@ func (t *Tool) allReadOnly() bool {
 // that need no database: a statement that escapes its database or runs
 // several is refused as "statement", a destructive one on a read-only
 // database as "destructive", any other write there as "read-only".
+// AccessKind is the kind and action of every call (tools.Kinded).
+func (t *Tool) AccessKind() tools.Access {
+	return tools.Access{Kind: scope.Database, Action: scope.Query}
+}
+
 func (t *Tool) Access(args map[string]any) (tools.Access, error) {
 	req, err := t.parse(args)
 	if err != nil {

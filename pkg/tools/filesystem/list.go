@@ -56,6 +56,11 @@ func (t *listTool) Definition() mcp.Tool {
 	)
 }
 
+// AccessKind is the kind and action of every call (tools.Kinded).
+func (t *listTool) AccessKind() tools.Access {
+	return tools.Access{Kind: scope.Filesystem, Action: scope.List}
+}
+
 func (t *listTool) Access(args map[string]any) (tools.Access, error) {
 	if t.isRoot(args) {
 		return tools.Access{Kind: scope.Filesystem, Target: "/", Action: scope.List, Public: true}, nil

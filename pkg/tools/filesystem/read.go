@@ -32,6 +32,11 @@ func (t *readTool) Definition() mcp.Tool {
 	)
 }
 
+// AccessKind is the kind and action of every call (tools.Kinded).
+func (t *readTool) AccessKind() tools.Access {
+	return tools.Access{Kind: scope.Filesystem, Action: scope.Read}
+}
+
 func (t *readTool) Access(args map[string]any) (tools.Access, error) {
 	tg, err := t.fs.parse(args, "path", "max_bytes")
 	if err != nil {

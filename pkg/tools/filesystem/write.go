@@ -44,6 +44,11 @@ func (t *writeTool) Definition() mcp.Tool {
 
 var writeArgs = []string{"path", "content", "create_dirs"}
 
+// AccessKind is the kind and action of every call (tools.Kinded).
+func (t *writeTool) AccessKind() tools.Access {
+	return tools.Access{Kind: scope.Filesystem, Action: scope.Write}
+}
+
 func (t *writeTool) Access(args map[string]any) (tools.Access, error) {
 	tg, err := t.fs.parse(args, writeArgs...)
 	if err != nil {

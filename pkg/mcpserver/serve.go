@@ -136,7 +136,12 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	if rt.Proxy != nil {
 		handler = newWireHandler(h, rt.Proxy)
 	}
-	mux.Handle("/mcp", handler)
+	// Each session belongs to the caller that created it.
+	owners := newSessionOwners(handler)
+	if hooks := rt.MCP.GetHooks(); hooks != nil {
+		hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) { owners.forget(s.SessionID()) })
+	}
+	mux.Handle("/mcp", owners)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
@@ -63,8 +65,56 @@ type statusView struct {
 	Upstreams  int               `json:"upstreams"`
 	// UpstreamTools counts pinned upstream tools (agentmesh tools list).
 	UpstreamTools upstreamToolsStatus `json:"upstream_tools"`
-	Attention     []string            `json:"attention"`
-	Critical      []string            `json:"critical"`
+	// Callers are the callers whose calls the audit log shows in the
+	// last hour, with their trust.
+	Callers   []callerStatus `json:"callers_1h"`
+	Attention []string       `json:"attention"`
+	Critical  []string       `json:"critical"`
+}
+
+type callerStatus struct {
+	ID      string `json:"id"`
+	Calls   int    `json:"calls"`
+	Blocked int    `json:"blocked"`
+	Last    string `json:"last"`
+	Score   int    `json:"score"`
+	Revoked bool   `json:"revoked"`
+}
+
+// callersSeen summarises the calls of the last hour by caller, with each
+// caller's trust (audit.Entry.Subject decides whose score a call moved).
+func callersSeen(ctx context.Context, l *auditlog.Log, store *trust.Store, now time.Time) ([]callerStatus, error) {
+	entries, err := l.List(ctx, auditlog.Filter{Since: now.Add(-time.Hour), AfterSeq: -1})
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*callerStatus{}
+	var order []string
+	for _, s := range entries {
+		e := s.Entry
+		if e.Caller == nil || e.Action != audit.ActionToolInvocation {
+			continue
+		}
+		c := by[e.Caller.ID]
+		if c == nil {
+			c = &callerStatus{ID: e.Caller.ID}
+			by[e.Caller.ID] = c
+			order = append(order, e.Caller.ID)
+		}
+		c.Calls++
+		if e.Result == audit.ResultBlocked {
+			c.Blocked++
+		}
+		c.Last = e.Timestamp.UTC().Format(time.RFC3339)
+		if st, err := store.Get(ctx, e.Subject()); err == nil {
+			c.Score, c.Revoked = st.Score, st.Revoked
+		}
+	}
+	out := []callerStatus{}
+	for _, id := range order {
+		out = append(out, *by[id])
+	}
+	return out, nil
 }
 
 type identityStatus struct {
@@ -156,6 +206,14 @@ func statusRun(g *globals, opts statusOptions) error {
 		v.Critical = append(v.Critical, fmt.Sprintf("access revoked: trust score %d is below %d (`agentmesh trust reset --reason ...`)", st.Score, store.Model.RevokeBelow))
 	} else if st.Score < store.Model.RevokeBelow+100 {
 		v.Attention = append(v.Attention, fmt.Sprintf("trust score %d is close to the revocation threshold %d", st.Score, store.Model.RevokeBelow))
+	}
+	if v.Callers, err = callersSeen(ctx, l, store, now); err != nil {
+		return err
+	}
+	for _, c := range v.Callers {
+		if c.Revoked && c.ID != "" && !strings.HasPrefix(c.ID, "local:") && c.ID != "anonymous" {
+			v.Attention = append(v.Attention, fmt.Sprintf("caller %s is revoked (trust %d): its calls are refused until `agentmesh trust reset --caller %q --reason ...`", c.ID, c.Score, c.ID))
+		}
 	}
 	v.Policies, v.RateLimits = policiesStatus(ctx, cfg, db, id.DID(), now)
 	if !v.Policies.Valid {
@@ -350,6 +408,19 @@ func printStatus(g *globals, v statusView, now time.Time) {
 			Attention: t.Review > 0 || t.Flagged > 0})
 	}
 	g.io.Record("agentmesh status", fields)
+	if len(v.Callers) > 0 {
+		rows := make([][]string, len(v.Callers))
+		for i, c := range v.Callers {
+			access := "active"
+			if c.Revoked {
+				access = "REVOKED"
+			}
+			rows[i] = []string{c.ID, strconv.Itoa(c.Calls), strconv.Itoa(c.Blocked), strconv.Itoa(c.Score), access, c.Last}
+		}
+		fmt.Fprintln(g.io.Out, "\nCallers in the last hour:")
+		format, _ := g.format()
+		g.io.Rows(format, []string{"caller", "calls", "blocked", "trust", "access", "last call"}, rows)
+	}
 	for _, c := range v.Critical {
 		fmt.Fprintf(g.io.Out, "✗ %s\n", c)
 	}

@@ -141,6 +141,19 @@ type Caller struct {
 	Scopes   []string
 }
 
+// Subject is whose trust state and rate-limit counters an entry's call
+// charges (DESIGN.md, "Who calls"): the caller's ID for an authenticated
+// HTTP caller, so one misbehaving caller is revoked and the others are
+// not; the agent (the server's DID) for the local OS user over stdio and
+// the anonymous caller of a server without authentication, the one
+// principal such a server has, and for entries without a caller.
+func (e *Entry) Subject() string {
+	if c := e.Caller; c != nil && c.Kind != "local" && c.Kind != "anonymous" {
+		return c.ID
+	}
+	return e.Agent
+}
+
 // Errors returned (wrapped) by [Marshal], [Unmarshal] and [Entry.Validate].
 var (
 	// ErrInvalidEntry: the entry violates a field rule, or the input is not

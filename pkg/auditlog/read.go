@@ -232,7 +232,8 @@ func (l *Log) Prove(ctx context.Context, seq int64) ([]byte, error) {
 	return out, err
 }
 
-// ScoreBefore returns the trust score recorded by the last entry of agent
+// ScoreBefore returns the trust score recorded by the last entry charging
+// agent (audit.Entry.Subject: a caller ID or the server DID)
 // before t (looking back at most 16 entries from the last entry before t,
 // through the timestamp index), for `status`'s trend.
 func (l *Log) ScoreBefore(ctx context.Context, agent string, t time.Time) (score int, ok bool, err error) {
@@ -256,7 +257,7 @@ func (l *Log) ScoreBefore(ctx context.Context, agent string, t time.Time) (score
 			if err := rows.Scan(&raw); err != nil {
 				return err
 			}
-			if e, err := audit.Unmarshal(raw); err == nil && e.Agent == agent && e.TrustScore != nil {
+			if e, err := audit.Unmarshal(raw); err == nil && e.Subject() == agent && e.TrustScore != nil {
 				score, ok = *e.TrustScore, true
 				return nil
 			}

@@ -197,18 +197,8 @@ func (s *Store) Record(ctx context.Context, tx *sql.Tx, agent string, ev Event) 
 	return before, after, nil
 }
 
-// Subject is whose trust an entry's event changes (DESIGN.md, "Who
-// calls"): the caller's ID for an authenticated HTTP caller, so one
-// misbehaving caller is revoked and the others are not; the agent (the
-// server's DID) for the local OS user over stdio and the anonymous caller
-// of a server without authentication, the one principal such a server
-// has, and for entries without a caller.
-func Subject(e *audit.Entry) string {
-	if c := e.Caller; c != nil && c.Kind != "local" && c.Kind != "anonymous" {
-		return c.ID
-	}
-	return e.Agent
-}
+// Subject is whose trust an entry's event changes: audit.Entry.Subject.
+func Subject(e *audit.Entry) string { return e.Subject() }
 
 // Hook returns the audit hook that records ev for the entry's Subject: it
 // stamps the entry with the score after the call and the event (for replay),

@@ -331,7 +331,7 @@ see it on their next call, without a restart. --caller resets one
 authenticated caller's score (see 'agentmesh trust show') and no other.`,
 		Example: `  agentmesh trust reset --reason "INC-1234: client misconfiguration fixed"
   agentmesh trust reset --caller 'oauth:https://auth.example.com#alice' --reason "INC-1240: reviewed"`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if strings.TrimSpace(opts.Reason) == "" {
 				return usageError(c, "trust reset: --reason is required: say why the score may be trusted again (it is recorded in the audit log)")

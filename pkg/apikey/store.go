@@ -122,7 +122,7 @@ func (s *Store) Create(ctx context.Context, name string, scopes []string, expire
 	var plain string
 	k := Key{Caller: name, Scopes: scopes, Created: now, Status: Active}
 	if !expires.IsZero() {
-		k.Expires = expires.UTC()
+		k.Expires = expires.UTC().Truncate(time.Microsecond)
 	}
 	entry := audit.Entry{Timestamp: now, Agent: s.Agent, Action: audit.ActionAPIKeyCreated}
 	_, err = s.Log.Append(ctx, entry, func(ctx context.Context, tx *sql.Tx, e *audit.Entry) ([]audit.Entry, error) {

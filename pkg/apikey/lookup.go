@@ -93,8 +93,9 @@ func (s *Store) Lookup(ctx context.Context, token string) (*caller.Caller, error
 	if err != nil {
 		return nil, err
 	}
-	// Hash even when the id is unknown, so that both refusals take the
-	// same work after the read (ids are public anyway).
+	// An unknown id and a wrong secret are one error: the id is public
+	// (listings, the audit log), so telling them apart reveals nothing, but
+	// a caller has no use for the difference either.
 	got := hash(token)
 	if !found || subtle.ConstantTimeCompare(got, r.hash) != 1 {
 		return nil, fmt.Errorf("%w (id %s)", ErrUnknown, id)

@@ -490,3 +490,47 @@ func TestParseExpires(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentLookupsAndRevocation: lookups from many goroutines share
+// the cache safely, and none made after Revoke returned (in another
+// process) succeeds.
+func TestConcurrentLookupsAndRevocation(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "state")
+	serve := newEnv(t, root, true)
+	cli := newEnv(t, root, false)
+	ctx := context.Background()
+	key, _ := mustCreate(t, serve.store, "svc", nil, time.Time{})
+	revoked := make(chan struct{})
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-revoked:
+					_, err := serve.store.Lookup(ctx, key)
+					if !errors.Is(err, ErrRevoked) {
+						errs <- errors.Join(errors.New("a lookup after the revocation"), err)
+						return
+					}
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := serve.store.Lookup(ctx, key); err != nil && !errors.Is(err, ErrRevoked) {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := cli.store.Revoke(ctx, "svc", "test"); err != nil {
+		t.Fatal(err)
+	}
+	close(revoked)
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

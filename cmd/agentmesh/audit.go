@@ -235,6 +235,8 @@ func entryTarget(e audit.Entry) string {
 		Access       string `json:"access"`
 		Upstream     string `json:"upstream"`
 		UpstreamTool string `json:"upstream_tool"`
+		KeyID        string `json:"key_id"`     // api_key_created, api_key_revoked
+		KeyCaller    string `json:"key_caller"` // the key's caller, key:NAME
 	}
 	if len(e.Details) > 0 {
 		_ = json.Unmarshal(e.Details, &details)
@@ -279,6 +281,8 @@ func entryTarget(e audit.Entry) string {
 		return details.Upstream + "/" + details.UpstreamTool
 	case e.Upstream != "":
 		return "upstream " + e.Upstream
+	case details.KeyID != "":
+		return "API key " + details.KeyID + " of " + details.KeyCaller
 	}
 	return ""
 }

@@ -117,6 +117,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newAuditCmd(g),
 		newTrustCmd(g),
 		newToolsCmd(g),
+		newKeysCmd(g),
 		newStatusCmd(g),
 		newWitnessCmd(g),
 		newPolicyCmd(g),

@@ -39,6 +39,11 @@ const (
 	// (write-ahead); the call's tool_invocation entry names it in
 	// "intent".
 	ActionToolIntent Action = "tool_intent"
+	// ActionAPIKeyCreated and ActionAPIKeyRevoked record an operator
+	// creating or revoking a service caller's API key (pkg/apikey): the
+	// key's public id and caller, never the key.
+	ActionAPIKeyCreated Action = "api_key_created"
+	ActionAPIKeyRevoked Action = "api_key_revoked"
 )
 
 // Result is the outcome of a governed tool call. Lifecycle events have none.

@@ -82,6 +82,11 @@ func secretCorpus() []secretCase {
 	ant := "sk-" + "ant-api03-" + g.pick(charsBase64URL, 93) + "AA"
 	add("anthropic", "ai-api-key", `{"level":"debug","msg":"init anthropic client","key_hint":"`+ant+`"}`, ant)
 
+	// agentmesh's own API keys (pkg/apikey)
+	amk := "amk_" + strings.ToLower(g.pick(charsBase32, 8)) + "_" + strings.ToLower(g.pick(charsBase32, 52))
+	add("agentmesh", "agentmesh-api-key", "curl -H 'Authorization: Token' https://gw/mcp # key "+amk+" expired", amk)
+	add("agentmesh", "agentmesh-api-key", `{"level":"info","msg":"configured","gateway_key":"`+amk+`"}`, amk)
+
 	// Private keys
 	rsaBody := g.pemBody(20)
 	add("pem-rsa", "private-key", "$ cat id_rsa\n-----BEGIN RSA PRIVATE KEY-----\n"+strings.Join(rsaBody, "\n")+"\n-----END RSA PRIVATE KEY-----\n", rsaBody...)
@@ -183,7 +188,7 @@ func secretCorpus() []secretCase {
 func isGitleaksRule(rule string) bool {
 	switch rule {
 	case rulePasswordPair, ruleSecretPair, ruleTokenPair, ruleAPIKeyPair, ruleAuthHeader, ruleSecretAssignment,
-		ruleURLCredentials, ruleBearerToken, ruleAIKey, rulePrivateKey, ruleJWT,
+		ruleURLCredentials, ruleBearerToken, ruleAIKey, rulePrivateKey, ruleJWT, ruleAgentmeshKey,
 		ruleEmail, ruleCreditCard, ruleIBAN:
 		return false
 	}

@@ -14,7 +14,8 @@
 //     (also JSON whose quotes are escaped any number of times, as in JSON
 //     nested in strings: `\"password\": \"x\"`, `\\\"password\\\"...`),
 //     XML, INI/env, URL queries and connection strings; passwords in URLs;
-//     Authorization headers; sk-/sk-proj-/sk-ant- AI keys; PEM and OpenSSH
+//     Authorization headers; sk-/sk-proj-/sk-ant- AI keys; agentmesh's own
+//     amk_ API keys; PEM and OpenSSH
 //     private key blocks; JWTs; e-mail addresses, Luhn-valid payment card
 //     numbers and mod-97-valid IBANs.
 //  2. The gitleaks default rule set (gitleaks.go), used as a library and

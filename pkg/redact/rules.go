@@ -13,6 +13,7 @@ const (
 	ruleAIKey          = "ai-api-key"
 	rulePrivateKey     = "private-key"
 	ruleJWT            = "jwt"
+	ruleAgentmeshKey   = "agentmesh-api-key"
 )
 
 // findOwn runs the package's own detectors over s and appends their findings
@@ -27,6 +28,7 @@ func findOwn(s string, pii bool, out []Finding) (own, late []Finding) {
 	out = findURLCredentials(s, out)
 	out = findBearerTokens(s, out)
 	out = findAIKeys(s, out)
+	out = findAgentmeshKeys(s, out)
 	out = findJWTs(s, out)
 	if pii {
 		out = findEmails(s, out)
@@ -792,6 +794,52 @@ func findAIKeys(s string, out []Finding) []Finding {
 		i = end
 	}
 	return out
+}
+
+// Shape of an agentmesh API key (pkg/apikey, which cannot be imported
+// here: it needs the state database): "amk_", 8 and then 52 characters of
+// lower-case base32 separated by '_'.
+const (
+	agentmeshKeyPrefix = "amk_"
+	agentmeshKeyID     = 8
+	agentmeshKeySecret = 52
+)
+
+// findAgentmeshKeys finds agentmesh's own API keys, so that a key a service
+// caller echoes in parameters or an upstream returns in output is removed
+// before the audit log or the model sees it.
+func findAgentmeshKeys(s string, out []Finding) []Finding {
+	for i := 0; ; {
+		k := strings.Index(s[i:], agentmeshKeyPrefix)
+		if k < 0 {
+			break
+		}
+		k += i
+		i = k + len(agentmeshKeyPrefix)
+		if k > 0 && isTokenChar(s[k-1]) {
+			continue
+		}
+		id := i + agentmeshKeyID
+		end := id + 1 + agentmeshKeySecret
+		if end > len(s) || s[id] != '_' || !isLowerBase32(s[i:id]) || !isLowerBase32(s[id+1:end]) {
+			continue
+		}
+		for end < len(s) && isTokenChar(s[end]) {
+			end++ // the whole token, also when something was appended
+		}
+		out = append(out, Finding{RuleID: ruleAgentmeshKey, Start: k, End: end})
+		i = end
+	}
+	return out
+}
+
+func isLowerBase32(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // findJWTs finds JSON Web Tokens: base64url header and payload that both

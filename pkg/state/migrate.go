@@ -127,6 +127,24 @@ CREATE INDEX audit_entries_time_x ON audit_entries(json_extract(CASE WHEN json_v
 -- Entries that are not JSON at all (normally none): a filtered listing
 -- reports them instead of leaving them out.
 CREATE INDEX audit_entries_damaged ON audit_entries(seq) WHERE NOT json_valid(CAST(entry AS TEXT));`},
+	// (8 is reserved for a change on another branch; versions need not be
+	// contiguous, only increasing: each is applied once, in this order.)
+	//
+	// API keys of service callers (pkg/apikey): only the SHA-256 of each
+	// key is stored, never the key.
+	{9, "api_keys", `
+CREATE TABLE api_keys (
+	id             TEXT PRIMARY KEY,  -- public id, also inside the key
+	caller         TEXT NOT NULL,     -- caller name: the caller is key:NAME
+	hash           BLOB NOT NULL,     -- SHA-256 of the whole key
+	scopes         TEXT NOT NULL,     -- JSON array of token scopes
+	created        TEXT NOT NULL,     -- RFC 3339, UTC
+	expires        TEXT,              -- NULL: never
+	revoked_at     TEXT,              -- NULL: active
+	revoked_reason TEXT,
+	last_used      TEXT               -- updated at most once a minute
+) STRICT;
+CREATE INDEX api_keys_caller ON api_keys(caller);`},
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -149,6 +149,43 @@ func TestWriteRollsBackOnError(t *testing.T) {
 	}
 }
 
+// TestMigrationVersionsIncrease: versions need not be contiguous, but
+// must increase (the last is the newest this binary understands), and a
+// step added later below an applied one (8 after 9, from branches merged
+// out of order) is still applied once.
+func TestMigrationVersionsIncrease(t *testing.T) {
+	for i := 1; i < len(Migrations); i++ {
+		if Migrations[i].Version <= Migrations[i-1].Version {
+			t.Fatalf("migration %d (%s) follows %d (%s)", Migrations[i].Version, Migrations[i].Name, Migrations[i-1].Version, Migrations[i-1].Name)
+		}
+	}
+	orig := Migrations
+	defer func() { Migrations = orig }()
+	last := orig[len(orig)-1]
+	gap := Migration{Version: last.Version + 1, Name: "gap", SQL: `CREATE TABLE gap_test (x INTEGER) STRICT;`}
+	after := Migration{Version: last.Version + 2, Name: "after", SQL: `CREATE TABLE after_test (x INTEGER) STRICT;`}
+	path := filepath.Join(t.TempDir(), "x.db")
+	ctx := context.Background()
+	Migrations = append(append([]Migration(nil), orig...), after)
+	db, err := OpenDB(ctx, path, SyncFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	Migrations = append(append([]Migration(nil), orig...), gap, after)
+	if db, err = OpenDB(ctx, path, SyncFull); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.Reader().QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?`, gap.Version).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the later lower step: %d rows, %v", n, err)
+	}
+	if _, err := db.Reader().Exec(`SELECT x FROM gap_test`); err != nil {
+		t.Fatalf("gap_test: %v", err)
+	}
+}
+
 const workerEnv = "AGENTMESH_STATE_TEST_WORKER"
 
 // TestMain lets the test binary act as a worker process for the

@@ -125,25 +125,34 @@ func (c claimSet) checkTimes(tc timeCheck) (time.Time, *Error) {
 }
 
 // newCaller builds the caller a validated token names. iss is the
-// issuer's identifier (already checked); the token must have a subject.
-func newCaller(iss string, c claimSet, cfg config.AuthClaims) (*caller.Caller, *Error) {
+// issuer's identifier (already checked). A JWT must have a subject
+// (RFC 9068 §2.2). An introspection response may leave sub out (RFC 7662
+// §2.2), as servers do for the client credentials grant, where no
+// resource owner is involved: the client is then the subject, which is
+// what RFC 9068 §2.2 has a JWT say in that case.
+func newCaller(iss string, c claimSet, cfg config.AuthClaims, clientIsSubject bool) (*caller.Caller, *Error) {
 	malformed := func(err error) *Error { return invalidToken("the access token is malformed", err) }
 	sub, err := c.str("sub")
 	if err != nil {
 		return nil, malformed(err)
 	}
+	clientID, err := c.str("client_id")
+	if err != nil {
+		return nil, malformed(err)
+	}
+	if clientID == "" {
+		if clientID, err = c.str("azp"); err != nil {
+			return nil, malformed(err)
+		}
+	}
+	if sub == "" && clientIsSubject {
+		sub = clientID
+	}
 	if sub == "" {
 		return nil, invalidToken("the access token has no subject", nil)
 	}
 	who := caller.ForOAuth(iss, sub)
-	if who.ClientID, err = c.str("client_id"); err != nil {
-		return nil, malformed(err)
-	}
-	if who.ClientID == "" {
-		if who.ClientID, err = c.str("azp"); err != nil {
-			return nil, malformed(err)
-		}
-	}
+	who.ClientID = clientID
 	if who.Scopes, err = c.scopes(); err != nil {
 		return nil, malformed(err)
 	}

@@ -76,7 +76,7 @@ func (a *Authenticator) acceptIntrospection(is *issuer, resp claimSet) (*caller.
 	if e != nil {
 		return nil, time.Time{}, e
 	}
-	who, e := newCaller(iss, resp, a.cfg.Claims)
+	who, e := newCaller(iss, resp, a.cfg.Claims, true)
 	if e != nil {
 		return nil, time.Time{}, e
 	}

@@ -109,7 +109,7 @@ func (a *Authenticator) validateJWT(ctx context.Context, token string) (*caller.
 	if e != nil {
 		return nil, time.Time{}, e
 	}
-	who, e := newCaller(iss, claims, a.cfg.Claims)
+	who, e := newCaller(iss, claims, a.cfg.Claims, false)
 	if e != nil {
 		return nil, time.Time{}, e
 	}

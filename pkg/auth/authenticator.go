@@ -124,7 +124,12 @@ func New(cfg config.Auth, opts Options) (*Authenticator, error) {
 // The caller returned may be shared with other requests bearing the same
 // token: treat it as read-only.
 func (a *Authenticator) ValidateToken(ctx context.Context, token string) (*caller.Caller, error) {
-	if strings.HasPrefix(token, APIKeyPrefix) {
+	switch {
+	case token == "":
+		return nil, errNoToken
+	case len(token) > MaxTokenBytes:
+		return nil, invalidToken("the access token is too long", nil)
+	case strings.HasPrefix(token, APIKeyPrefix):
 		return a.lookupKey(ctx, token)
 	}
 	now := a.opts.Now()

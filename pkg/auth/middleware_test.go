@@ -313,3 +313,45 @@ func TestMetadataLocation(t *testing.T) {
 		}
 	}
 }
+
+func TestGrants(t *testing.T) {
+	ti := newTestIssuer(t)
+	cfg := authConfig(ti)
+	a := newAuth(t, cfg, newClock(), Options{})
+	who := caller.ForOAuth(ti.URL, "alice")
+	who.Scopes = []string{"files:read", "mcp:tools", "files:read"}
+	if g, ok := a.Grants(who); ok || g != nil {
+		t.Errorf("no scope map: %v %v, want nothing and false", g, ok)
+	}
+	read := config.AuthGrant{Resources: []string{"filesystem:/data/*"}, Actions: []string{"read", "list"}}
+	tools := config.AuthGrant{Resources: []string{"mcp:*/*"}, Actions: []string{"call"}}
+	cfg.ScopeMap = map[string][]config.AuthGrant{"files:read": {read}, "mcp:tools": {tools}, "mcp:admin": {tools, read}}
+	a = newAuth(t, cfg, newClock(), Options{})
+	g, ok := a.Grants(who)
+	if !ok || !reflect.DeepEqual(g, []config.AuthGrant{read, tools}) {
+		t.Errorf("grants %v %v", g, ok)
+	}
+	who.Scopes = []string{"unmapped"}
+	if g, ok := a.Grants(who); !ok || len(g) != 0 {
+		t.Errorf("unmapped scope grants %v", g)
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	ti := newTestIssuer(t)
+	for _, tt := range []struct {
+		name string
+		edit func(*config.Auth)
+		want string
+	}{
+		{"auth off", func(c *config.Auth) { c.Resource = "" }, "auth.resource is empty"},
+		{"HS256", func(c *config.Auth) { c.Algorithms = []string{"ES256", "HS256"} }, "HS256 is HMAC"},
+		{"loopback issuer without the switch", func(c *config.Auth) { c.AllowLoopbackIssuers = false }, "allow_loopback_issuers"},
+	} {
+		cfg := authConfig(ti)
+		tt.edit(&cfg)
+		if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}

@@ -2,9 +2,11 @@
 // the HTTP callers of `serve --http` and yields a *caller.Caller (DESIGN.md,
 // "Who calls: caller vs agent").
 //
-// It follows the MCP specification's "Authorization" chapter (revisions
-// 2025-11-25 and 2026-07-28, which agree on everything a resource server
-// does):
+// It follows the MCP specification's "Authorization" chapter, revisions
+// 2025-11-25 and 2026-07-28 (the latter's changes that we know of, client
+// ID metadata documents preferred to dynamic registration and the
+// authorization response's iss checked, concern clients and authorization
+// servers, not this side):
 //
 //   - "Authorization Server Discovery": the server publishes OAuth 2.0
 //     Protected Resource Metadata (RFC 9728) at
@@ -44,7 +46,7 @@
 // limited and whose responses are bounded in size and key count, the
 // RFC 9068 claim checks with bounded skew, introspection, and the
 // RFC 6750/9728 HTTP behaviour. lestrrat-go/jwx/v3 would bring its own
-// cache, but with a dozen modules more and a refresh policy we would have
+// cache, but with several more modules and a refresh policy we would have
 // to configure around anyway; coreos/go-oidc validates ID tokens (aud =
 // client_id), not access tokens.
 package auth

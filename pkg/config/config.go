@@ -24,6 +24,7 @@ type Config struct {
 	Audit      Audit      `yaml:"audit"`
 	Upstreams  []Upstream `yaml:"upstreams"`
 	HTTP       HTTP       `yaml:"http"`
+	Auth       Auth       `yaml:"auth"`
 
 	// Source says where the configuration came from; it is not read from
 	// the file.
@@ -349,6 +350,7 @@ func Default() Config {
 		Redaction: Redaction{Enabled: true, Outputs: true, Params: true, Gitleaks: true, PII: true, Timeout: Duration(250 * time.Millisecond)},
 		Audit:     Audit{Synchronous: "full", MaxParamBytes: 16 << 10, Witness: true},
 		HTTP:      HTTP{Listen: "127.0.0.1:8080"},
+		Auth:      defaultAuth(),
 	}
 }
 

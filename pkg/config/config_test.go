@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -29,6 +30,10 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	want.Trust.KeepWhenRevoked = []string{}
 	want.Upstreams = []Upstream{}
 	want.Audit.Witnesses = []AuditWitness{}
+	want.Auth.Issuers = []AuthIssuer{}
+	want.Auth.Claims.Extra = []string{}
+	want.Auth.ScopeMap = map[string][]AuthGrant{}
+	want.Auth.RequiredScopes = []string{}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("example differs from the defaults:\n got %+v\nwant %+v", *cfg, want)
 	}
@@ -50,6 +55,7 @@ func TestExampleCoversSchema(t *testing.T) {
 		// are documented in comments.
 		leaf := key[strings.LastIndex(key, ".")+1:]
 		if (strings.HasPrefix(key, "upstreams[0].") || strings.HasPrefix(key, "audit.witnesses[0].")) && strings.Contains(exampleTemplate, "#    "+leaf+":") ||
+			strings.HasPrefix(key, "auth.issuers[0].") && regexp.MustCompile(`(?m)^#[ -]+`+leaf+`:`).MatchString(exampleTemplate) ||
 			strings.Contains(exampleTemplate, "#  - "+leaf+":") {
 			continue
 		}

@@ -105,6 +105,7 @@ func (v *validator) check(c *Config) {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		v.errorf("http.listen", "want HOST:PORT such as 127.0.0.1:8080: %v", err)
 	}
+	v.checkAuth(c.Auth)
 }
 
 func (v *validator) checkIdentity(id Identity) {

@@ -74,7 +74,7 @@ type Authenticator struct {
 // still coming up.
 func New(cfg config.Auth, opts Options) (*Authenticator, error) {
 	if !cfg.Enabled() {
-		return nil, errors.New("auth: auth.resource is empty: authentication is not configured")
+		return nil, errors.New("auth: authentication is not configured: set auth.resource (OAuth) or auth.api_keys")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
@@ -110,7 +110,9 @@ func New(cfg config.Auth, opts Options) (*Authenticator, error) {
 		a.issuers[ic.Issuer] = is
 		a.order = append(a.order, is)
 	}
-	a.metadataURL, a.prmPaths = metadataLocation(cfg.Resource)
+	if cfg.OAuth() {
+		a.metadataURL, a.prmPaths = metadataLocation(cfg.Resource)
+	}
 	return a, nil
 }
 
@@ -131,6 +133,8 @@ func (a *Authenticator) ValidateToken(ctx context.Context, token string) (*calle
 		return nil, invalidToken("the access token is too long", nil)
 	case strings.HasPrefix(token, APIKeyPrefix):
 		return a.lookupKey(ctx, token)
+	case !a.cfg.OAuth():
+		return nil, invalidToken("this server accepts agentmesh API keys only (amk_...), not OAuth access tokens", nil)
 	}
 	now := a.opts.Now()
 	who := a.cache.get(token, now)

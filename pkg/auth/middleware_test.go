@@ -344,7 +344,7 @@ func TestNewRefuses(t *testing.T) {
 		edit func(*config.Auth)
 		want string
 	}{
-		{"auth off", func(c *config.Auth) { c.Resource = "" }, "auth.resource is empty"},
+		{"auth off", func(c *config.Auth) { c.Resource = "" }, "authentication is not configured"},
 		{"HS256", func(c *config.Auth) { c.Algorithms = []string{"ES256", "HS256"} }, "HS256 is HMAC"},
 		{"loopback issuer without the switch", func(c *config.Auth) { c.AllowLoopbackIssuers = false }, "allow_loopback_issuers"},
 	} {
@@ -352,6 +352,47 @@ func TestNewRefuses(t *testing.T) {
 		tt.edit(&cfg)
 		if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+// TestAPIKeysOnly: with auth.api_keys and no auth.resource, API keys
+// alone authenticate; OAuth tokens are refused and the challenge names
+// no metadata (there is none to discover).
+func TestAPIKeysOnly(t *testing.T) {
+	ti := newTestIssuer(t)
+	ti.addKey("es", jose.ES256, ecKey())
+	clk := newClock()
+	a, err := New(config.Auth{APIKeys: true, Algorithms: []string{"ES256"}}, Options{Now: clk.Now,
+		KeyLookup: func(ctx context.Context, token string) (*caller.Caller, error) {
+			if token == "amk_good" {
+				return caller.ForAPIKey("ci-bot"), nil
+			}
+			return nil, errors.New("no such key")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.PRMPaths()) != 0 || a.MetadataURL() != "" {
+		t.Fatalf("API keys only: PRM paths %v, metadata %q", a.PRMPaths(), a.MetadataURL())
+	}
+	srv := guarded(t, a)
+	if r := call(t, srv.URL, "Authorization", "Bearer amk_good"); r.status != 200 {
+		t.Fatalf("good key: %d", r.status)
+	}
+	for _, tc := range []struct{ header, desc string }{
+		{"", ""},
+		{"Bearer amk_bad", ""},
+		{"Bearer " + ti.sign("es", ti.claims(clk.Now()), ""), "this server accepts agentmesh API keys only (amk_...), not OAuth access tokens"},
+	} {
+		var r reply
+		if tc.header == "" {
+			r = call(t, srv.URL)
+		} else {
+			r = call(t, srv.URL, "Authorization", tc.header)
+		}
+		if r.status != 401 || r.challenge["resource_metadata"] != "" || (tc.desc != "" && r.challenge["error_description"] != tc.desc) {
+			t.Errorf("%.30q: %d %v", tc.header, r.status, r.challenge)
 		}
 	}
 }

@@ -40,6 +40,9 @@ type Auth struct {
 	// AllowLoopbackIssuers permits http:// issuer, JWKS and introspection
 	// URLs on loopback addresses (tests, development); https otherwise.
 	AllowLoopbackIssuers bool `yaml:"allow_loopback_issuers"`
+	// APIKeys accepts agentmesh API keys (`agentmesh keys create`) as
+	// bearer tokens, beside OAuth tokens or, with Resource empty, alone.
+	APIKeys bool `yaml:"api_keys"`
 }
 
 // AuthIssuer is one trusted authorization server.
@@ -87,8 +90,13 @@ type AuthGrant struct {
 	Actions   []string `yaml:"actions"`
 }
 
-// Enabled reports whether HTTP callers must authenticate.
-func (a Auth) Enabled() bool { return a.Resource != "" }
+// Enabled reports whether HTTP callers must authenticate: with OAuth
+// access tokens, API keys or both.
+func (a Auth) Enabled() bool { return a.OAuth() || a.APIKeys }
+
+// OAuth reports whether OAuth access tokens are accepted (auth.resource
+// is set): the MCP authorization flow, with protected resource metadata.
+func (a Auth) OAuth() bool { return a.Resource != "" }
 
 // Defaults of the auth section (also in Default).
 var (

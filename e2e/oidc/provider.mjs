@@ -3,7 +3,7 @@
 // 127.0.0.1 with the client credentials grant, resource indicators
 // (RFC 8707) and token introspection (RFC 7662) enabled.
 //
-//   node e2e/oidc/provider.mjs --jwt URI [--jwt URI...] [--opaque URI...]
+//   node e2e/oidc/provider.mjs --jwt URI [--jwt URI...] [--opaque URI...] [--ttl SECONDS]
 //
 // A token requested with resource=URI for a --jwt URI is an RFC 9068 JWT
 // (ES256) whose aud is URI; for an --opaque URI it is opaque, for
@@ -27,6 +27,7 @@ const { values } = parseArgs({
   options: {
     jwt: { type: 'string', multiple: true, default: [] },
     opaque: { type: 'string', multiple: true, default: [] },
+    ttl: { type: 'string', default: '300' },
   },
 });
 const jwtResources = new Set(values.jwt);
@@ -86,7 +87,7 @@ server.listen(0, '127.0.0.1', () => {
         defaultResource: () => undefined,
         useGrantedResource: () => true,
         getResourceServerInfo(ctx, resource) {
-          const info = { scope: RS_SCOPE, audience: resource, accessTokenTTL: 300 };
+          const info = { scope: RS_SCOPE, audience: resource, accessTokenTTL: Number(values.ttl) };
           if (jwtResources.has(resource)) {
             return { ...info, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
           }

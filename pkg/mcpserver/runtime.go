@@ -155,12 +155,16 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if cfg.Redaction.Enabled {
 		red = redactor
 	}
+	grants, err := callerScopes(cfg.Auth)
+	if err != nil {
+		return fmt.Errorf("auth.scope_map: %w", err)
+	}
 	rt.Pipeline = governance.New(governance.Options{
 		Agent: rt.ID.DID(), Credentials: rt.Rotator, Policy: rt.Policy,
 		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
 		Log: rt.Log, BatchedAudit: cfg.Audit.BatchWindow > 0, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
-		Approver: rt.approver,
+		Approver: rt.approver, CallerScopes: grants,
 	})
 	if len(cfg.Upstreams) > 0 {
 		reserved := make([]string, 0, len(rt.Tools))

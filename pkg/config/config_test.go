@@ -29,6 +29,8 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	want.Trust.KeepWhenRevoked = []string{}
 	want.Upstreams = []Upstream{}
 	want.Audit.Witnesses = []AuditWitness{}
+	want.HTTP.AllowedOrigins = []string{}
+	want.HTTP.ClientCerts = map[string]string{}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("example differs from the defaults:\n got %+v\nwant %+v", *cfg, want)
 	}

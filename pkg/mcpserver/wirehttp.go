@@ -55,14 +55,11 @@ func (h *wireHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	session := r.Header.Get("Mcp-Session-Id")
 	wire := h.wire(session)
 	if r.Method == http.MethodPost && r.Body != nil {
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
+		// httpguard has read the body already, at most http.max_body.
+		body, err := io.ReadAll(r.Body)
 		r.Body.Close()
 		if err != nil {
 			http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
-			return
-		}
-		if len(body) > MaxMessageBytes {
-			http.Error(w, fmt.Sprintf("the request body is over %d bytes; send smaller messages", MaxMessageBytes), http.StatusRequestEntityTooLarge)
 			return
 		}
 		wire.FromClient(body)

@@ -32,14 +32,14 @@ func acceptsOne(header []string, mediaType string) bool {
 	for _, h := range header {
 		for r := range strings.SplitSeq(h, ",") {
 			rng, params, _ := strings.Cut(r, ";")
-			rng = strings.ToLower(strings.TrimSpace(rng))
+			rngMajor, rngMinor, _ := strings.Cut(strings.TrimSpace(rng), "/")
 			spec := 0
 			switch {
-			case rng == mediaType:
+			case strings.EqualFold(strings.TrimSpace(rng), mediaType):
 				spec = 3
-			case rng == major+"/*":
+			case rngMinor == "*" && strings.EqualFold(rngMajor, major):
 				spec = 2
-			case rng == "*/*":
+			case rngMajor == "*" && rngMinor == "*":
 				spec = 1
 			}
 			if spec <= best {

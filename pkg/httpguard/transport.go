@@ -121,11 +121,7 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 		writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
 		return nil, false
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.o.MaxBody))
+	b, err := readAll(http.MaxBytesReader(w, r.Body, g.o.MaxBody), r.ContentLength, g.o.MaxBody)
 	r.Body.Close()
 	var tooBig *http.MaxBytesError
 	switch {
@@ -144,10 +140,36 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 	// The body is in: a long tool call must not be cancelled by the read
 	// deadline passing while it runs.
 	http.NewResponseController(w).SetReadDeadline(time.Time{})
-	b := buf.Bytes()
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	r.ContentLength = int64(len(b))
 	return b, true
+}
+
+// readAll reads r whole into a buffer of the declared length, or, for a
+// body of unknown length, one that doubles but never beyond limit+1 (the
+// byte that shows the body is too long): what a refused body costs stays
+// about twice the limit, whatever its size.
+func readAll(r io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(512)
+	if declared >= 0 {
+		size = declared + 1 // room for the EOF read
+	}
+	b := make([]byte, 0, min(size, limit+1))
+	for {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), max(min(2*int64(cap(b)), limit+1), int64(cap(b))+1))
+			copy(nb, b)
+			b = nb
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // peekMessage reads what the session rules need of a message: its method,

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,6 +77,7 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 		mh.Shutdown(context.Background())
 		return err
 	}
+	srv.HTTP.ErrorLog = log.New(rt.opts.Stderr, "agentmesh: http: ", 0) // TLS handshake failures, not stderr of the process
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}

@@ -63,8 +63,10 @@ type statusView struct {
 	Upstreams  int               `json:"upstreams"`
 	// UpstreamTools counts pinned upstream tools (agentmesh tools list).
 	UpstreamTools upstreamToolsStatus `json:"upstream_tools"`
-	Attention     []string            `json:"attention"`
-	Critical      []string            `json:"critical"`
+	// HTTPListeners are the running `serve --http` processes.
+	HTTPListeners []mcpserver.ListenerRecord `json:"http_listeners"`
+	Attention     []string                   `json:"attention"`
+	Critical      []string                   `json:"critical"`
 }
 
 type identityStatus struct {
@@ -211,6 +213,9 @@ func statusRun(g *globals, opts statusOptions) error {
 			v.Attention = append(v.Attention, fmt.Sprintf("external witness %s lags: it cosigned tree size %d of %d", w.URL, w.Size, v.Audit.Checkpoint.Size))
 		}
 	}
+	var crit, att []string
+	v.HTTPListeners, crit, att = httpExposure(cfg, d)
+	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
 			return err
@@ -348,6 +353,18 @@ func printStatus(g *globals, v statusView, now time.Time) {
 		t := v.UpstreamTools
 		fields = append(fields, ui.Field{Label: "upstreams", Value: fmt.Sprintf("%d configured; %d tools pinned, %d need review, %d flagged", v.Upstreams, t.Pinned, t.Review, t.Flagged),
 			Attention: t.Review > 0 || t.Flagged > 0})
+	}
+	for _, l := range v.HTTPListeners {
+		auth := "authenticated"
+		if !l.Authenticated {
+			auth = "no client authentication"
+		}
+		scheme := "http"
+		if l.TLS {
+			scheme = "https"
+		}
+		fields = append(fields, ui.Field{Label: "http", Value: fmt.Sprintf("serve (pid %d) on %s://%s%s, %s", l.PID, scheme, l.Addr, mcpserver.Endpoint, auth),
+			Attention: !l.Loopback && !l.Authenticated})
 	}
 	g.io.Record("agentmesh status", fields)
 	for _, c := range v.Critical {

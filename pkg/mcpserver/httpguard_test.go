@@ -511,3 +511,26 @@ func waitSessions(t *testing.T, s *httpguard.Sessions, want int, limit time.Dura
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestHTTPListenerRecord: a serving `serve --http` is listed for status
+// (LiveListeners) until it stops.
+func TestHTTPListenerRecord(t *testing.T) {
+	rt := openTestRuntime(t, "http-record")
+	ctx, stop := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- rt.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Ready: func(a string) { ready <- a }})
+	}()
+	addr := <-ready
+	live, err := LiveListeners(rt.Dir)
+	if err != nil || len(live) != 1 || live[0].Addr != addr || !live[0].Loopback || live[0].PID != os.Getpid() || live[0].TLS {
+		t.Fatalf("while serving: %+v %v", live, err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := LiveListeners(rt.Dir); len(live) != 0 {
+		t.Fatalf("after stopping: %+v", live)
+	}
+}

@@ -2,10 +2,12 @@ package mcpserver
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -78,6 +80,14 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 		return err
 	}
 	srv.HTTP.ErrorLog = log.New(rt.opts.Stderr, "agentmesh: http: ", 0) // TLS handshake failures, not stderr of the process
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	release, err := RecordListener(rt.Dir, ListenerRecord{PID: os.Getpid(), Addr: ln.Addr().String(), Loopback: isLoopback(host),
+		TLS: srv.TLS(), Authenticated: o.Authenticated || h.ClientCA != "", Started: time.Now().UTC()})
+	if err != nil {
+		mh.Shutdown(context.Background())
+		return fmt.Errorf("recording the listener for `agentmesh status`: %w", err)
+	}
+	defer release()
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}

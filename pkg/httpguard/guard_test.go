@@ -149,3 +149,58 @@ type connRecorder struct{ *httptest.ResponseRecorder }
 
 func (connRecorder) SetReadDeadline(time.Time) error  { return nil }
 func (connRecorder) SetWriteDeadline(time.Time) error { return nil }
+
+// TestWriteDeadlinePerWrite: write_timeout bounds each write, not the
+// response: a handler that works longer than the timeout before answering
+// is not cut, while a client that stops reading is dropped.
+func TestWriteDeadlinePerWrite(t *testing.T) {
+	stalled := make(chan error, 1)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow-call" {
+			time.Sleep(700 * time.Millisecond) // longer than write_timeout
+			io.WriteString(w, "done")
+			return
+		}
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				stalled <- err
+				return
+			}
+		}
+	})
+	srv, err := NewServer(handler, ServerOptions{Guard: Options{Endpoint: "/mcp", Sessions: NewSessions(), MaxBody: 1 << 20, MaxSessions: 1, WriteTimeout: 300 * time.Millisecond},
+		ReadTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.HTTP.Close()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/slow-call")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "done" {
+		t.Fatalf("a call longer than write_timeout: %q", b)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-stalled:
+		if !strings.Contains(err.Error(), "timeout") {
+			t.Errorf("the stalled write ended with %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a client that stopped reading still held its response after 5s")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -108,6 +109,7 @@ func serveTLS(t *testing.T, o ServerOptions, handler http.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.HTTP.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

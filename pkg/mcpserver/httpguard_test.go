@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,6 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/httpguard"
@@ -532,5 +537,69 @@ func TestHTTPListenerRecord(t *testing.T) {
 	}
 	if live, _ := LiveListeners(rt.Dir); len(live) != 0 {
 		t.Fatalf("after stopping: %+v", live)
+	}
+}
+
+// TestHTTPSessionsExpireThroughProxy: with upstreams, a swept session also
+// takes what the wire handler and the proxy held for it (proxy.OnSessionEnd
+// from mcp-go's unregister hook), and 2026-07-28 requests, which have no
+// sessions, leave nothing behind whatever Mcp-Session-Id they send.
+func TestHTTPSessionsExpireThroughProxy(t *testing.T) {
+	up := server.NewMCPServer("up", "1.0.0", server.WithToolCapabilities(false))
+	up.AddTool(mcp.NewTool("echo"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("echo"), nil
+	})
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(up))
+	defer ts.Close()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Source.StateDir, cfg.Source.File = filepath.Join(dir, "state"), filepath.Join(dir, "agentmesh.yaml")
+	cfg.Agent = config.Agent{Name: "http-proxy", Sponsor: "me@example.com"}
+	cfg.Audit.Witness, cfg.Policies.Paths = false, nil
+	cfg.Upstreams = []config.Upstream{{Name: "up", URL: ts.URL + "/mcp"}}
+	cfg.HTTP.SessionIdleTTL = config.Duration(time.Second)
+	rt, err := Open(context.Background(), &cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	wires := make(chan *wireHandler, 1)
+	sessions := httpguard.NewSessions()
+	go func() {
+		done <- rt.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Sessions: sessions, Ready: func(a string) { ready <- a },
+			wireReady: func(w *wireHandler) { wires <- w }})
+	}()
+	s := httpServer{addr: <-ready, sessions: sessions}
+	s.url = "http://" + s.addr + "/mcp"
+	wh := <-wires
+	defer func() { stop(); <-done }()
+
+	const n = 100
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	for range n {
+		sid := s.initialize(t)
+		if r := s.do(t, "POST", list, append([]string{"Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-11-25"}, postHeaders...)...); r.code != 200 || !strings.Contains(r.body, "up__echo") {
+			t.Fatalf("tools/list through the proxy: %d %q", r.code, r.body)
+		}
+	}
+	modernList := `{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	for i := range 20 {
+		r := s.do(t, "POST", modernList, append([]string{"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/list", "Mcp-Session-Id", fmt.Sprintf("made-up-%d", i)}, postHeaders...)...)
+		if r.code != 200 {
+			t.Fatalf("2026-07-28 tools/list: %d %q", r.code, r.body)
+		}
+	}
+	if got := wh.sessions(); got > n {
+		t.Fatalf("%d session wires for %d sessions: 2026-07-28 requests left some", got, n)
+	}
+	waitSessions(t, sessions, 0, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for wh.sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d session wires left after every session was swept", wh.sessions())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

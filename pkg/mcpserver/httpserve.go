@@ -34,6 +34,8 @@ type HTTPOptions struct {
 	// Sessions, when set, is the session registry to use (tests count
 	// live sessions through it).
 	Sessions *httpguard.Sessions
+	// wireReady is told the proxy's wire handler (tests).
+	wireReady func(*wireHandler)
 }
 
 // Endpoint is the path of the MCP endpoint.
@@ -68,7 +70,11 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 		server.WithStreamableHTTPLogger(slog.New(slog.NewTextHandler(rt.opts.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	var handler http.Handler = mh
 	if rt.Proxy != nil {
-		handler = newWireHandler(mh, rt.Proxy)
+		wh := newWireHandler(mh, rt.Proxy)
+		if o.wireReady != nil {
+			o.wireReady(wh)
+		}
+		handler = wh
 	}
 	mux := http.NewServeMux()
 	mux.Handle(Endpoint, handler)

@@ -13,13 +13,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/httpguard"
 
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
 	"github.com/agentmesh/agentmesh/pkg/tools/code"
 )
 
 type serveOptions struct {
-	HTTP             string
+	HTTP string
+	// AllowUnauthenticated is --allow-unauthenticated-non-loopback (or its
+	// deprecated alias --allow-non-loopback).
+	AllowUnauthenticated bool
+	// AllowNonLoopback is the deprecated spelling.
 	AllowNonLoopback bool
 	Quiet            bool
 	LogFormat        string
@@ -89,12 +94,18 @@ the server after flushing the audit log.`,
 			if len(args) == 0 && (c.Flags().Changed("upstream-name") || opts.PrefixSet) {
 				return usageError(c, "--upstream-name and --prefix apply to the command after \"--\"")
 			}
+			if opts.AllowNonLoopback {
+				fmt.Fprintln(g.io.Err, "agentmesh: warning: --allow-non-loopback is deprecated: use --allow-unauthenticated-non-loopback (it says what it allows)")
+				opts.AllowUnauthenticated = true
+			}
 			return serveRun(g, opts)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.HTTP, "http", "", "serve streamable HTTP at ADDR/mcp instead of stdio (e.g. 127.0.0.1:8080)")
-	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow --http on a non-loopback address (no client authentication yet)")
+	f.BoolVar(&opts.AllowUnauthenticated, "allow-unauthenticated-non-loopback", false, "serve --http on a non-loopback address WITHOUT client authentication: anyone who can reach it can call tools")
+	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "deprecated: --allow-unauthenticated-non-loopback")
+	f.MarkHidden("allow-non-loopback")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no per-call console lines on stderr")
 	f.StringVar(&opts.LogFormat, "log-format", "text", "console lines as text or json (one object per line)")
 	f.StringArrayVar(&opts.Upstreams, "upstream", nil, "govern an MCP server: NAME=COMMAND [ARGS] (repeatable)")
@@ -159,10 +170,10 @@ func serveRun(g *globals, opts serveOptions) error {
 	}
 	// Bind first: a start that cannot listen says so and writes nothing.
 	var ln net.Listener
+	httpOpts := mcpserver.HTTPOptions{Addr: opts.HTTP, Authenticated: httpAuthenticated(cfg),
+		AllowUnauthenticated: opts.AllowUnauthenticated || cfg.HTTP.AllowsUnauthenticated()}
 	if opts.HTTP != "" {
-		ln, err = mcpserver.ListenHTTP(opts.HTTP, opts.AllowNonLoopback || cfg.HTTP.AllowNonLoopback,
-			func(m string) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %s\n", m) })
-		if err != nil {
+		if ln, err = listenHTTP(g, cfg, httpOpts); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		defer ln.Close()
@@ -194,8 +205,15 @@ func serveRun(g *globals, opts serveOptions) error {
 		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%s; state %s)\n", transportName(opts), rt.ID.DID(), tools, cfg.Source.StateDir)
 	}
 	if opts.HTTP != "" {
-		return rt.ServeHTTP(ctx, mcpserver.HTTPOptions{Addr: opts.HTTP, Listener: ln, AllowNonLoopback: opts.AllowNonLoopback || cfg.HTTP.AllowNonLoopback,
-			Ready: func(addr string) { fmt.Fprintf(g.io.Err, "agentmesh: listening on http://%s/mcp\n", addr) }})
+		httpOpts.Listener = ln
+		scheme := "http"
+		if cfg.HTTP.TLS() {
+			scheme = "https"
+		}
+		httpOpts.Ready = func(addr string) {
+			fmt.Fprintf(g.io.Err, "agentmesh: listening on %s://%s%s\n", scheme, addr, mcpserver.Endpoint)
+		}
+		return rt.ServeHTTP(ctx, httpOpts)
 	}
 	return rt.ServeStdio(ctx, g.io.In, g.io.Out)
 }
@@ -205,4 +223,30 @@ func transportName(o serveOptions) string {
 		return "streamable HTTP on " + o.HTTP
 	}
 	return "stdio"
+}
+
+// httpAuthenticated says whether client authentication (OAuth, API keys) is
+// configured for `serve --http`. None exists yet: the authentication work
+// sets this from its configuration.
+func httpAuthenticated(cfg *config.Config) bool { return cfg.Auth.Enabled() }
+
+// listenHTTP checks the TLS files and the listener rules, then binds:
+// everything that can make an HTTP start fail, before any state is opened.
+func listenHTTP(g *globals, cfg *config.Config, o mcpserver.HTTPOptions) (net.Listener, error) {
+	warn := func(m string) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %s\n", m) }
+	if cfg.HTTP.AllowNonLoopback {
+		warn("http.allow_non_loopback is deprecated: it is now spelled http.allow_unauthenticated (it says what it allows)")
+	}
+	h := cfg.HTTP
+	var cert, key, ca string
+	if h.TLSCert != "" {
+		cert, key = cfg.ResolvePath(h.TLSCert), cfg.ResolvePath(h.TLSKey)
+	}
+	if h.ClientCA != "" {
+		ca = cfg.ResolvePath(h.ClientCA)
+	}
+	if err := httpguard.CheckTLSFiles(cert, key, ca); err != nil {
+		return nil, err
+	}
+	return mcpserver.ListenHTTP(h, o, warn)
 }

@@ -67,9 +67,11 @@ type statusView struct {
 	UpstreamTools upstreamToolsStatus `json:"upstream_tools"`
 	// Callers are the callers whose calls the audit log shows in the
 	// last hour, with their trust.
-	Callers   []callerStatus `json:"callers_1h"`
-	Attention []string       `json:"attention"`
-	Critical  []string       `json:"critical"`
+	Callers []callerStatus `json:"callers_1h"`
+	// HTTPListeners are the running `serve --http` processes.
+	HTTPListeners []mcpserver.ListenerRecord `json:"http_listeners"`
+	Attention     []string                   `json:"attention"`
+	Critical      []string                   `json:"critical"`
 }
 
 type callerStatus struct {
@@ -207,8 +209,11 @@ func statusRun(g *globals, opts statusOptions) error {
 	} else if st.Score < store.Model.RevokeBelow+100 {
 		v.Attention = append(v.Attention, fmt.Sprintf("trust score %d is close to the revocation threshold %d", st.Score, store.Model.RevokeBelow))
 	}
+	// A damaged log must not hide the rest of the status: the audit
+	// section below says what is wrong with it.
 	if v.Callers, err = callersSeen(ctx, l, store, now); err != nil {
-		return err
+		v.Callers = []callerStatus{}
+		v.Attention = append(v.Attention, "the callers of the last hour could not be listed: "+err.Error())
 	}
 	for _, c := range v.Callers {
 		if c.Revoked && c.ID != "" && !strings.HasPrefix(c.ID, "local:") && c.ID != "anonymous" {
@@ -269,6 +274,9 @@ func statusRun(g *globals, opts statusOptions) error {
 			v.Attention = append(v.Attention, fmt.Sprintf("external witness %s lags: it cosigned tree size %d of %d", w.URL, w.Size, v.Audit.Checkpoint.Size))
 		}
 	}
+	var crit, att []string
+	v.HTTPListeners, crit, att = httpExposure(cfg, d)
+	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
 			return err
@@ -406,6 +414,18 @@ func printStatus(g *globals, v statusView, now time.Time) {
 		t := v.UpstreamTools
 		fields = append(fields, ui.Field{Label: "upstreams", Value: fmt.Sprintf("%d configured; %d tools pinned, %d need review, %d flagged", v.Upstreams, t.Pinned, t.Review, t.Flagged),
 			Attention: t.Review > 0 || t.Flagged > 0})
+	}
+	for _, l := range v.HTTPListeners {
+		auth := "authenticated"
+		if !l.Authenticated {
+			auth = "no client authentication"
+		}
+		scheme := "http"
+		if l.TLS {
+			scheme = "https"
+		}
+		fields = append(fields, ui.Field{Label: "http", Value: fmt.Sprintf("serve (pid %d) on %s://%s%s, %s", l.PID, scheme, l.Addr, mcpserver.Endpoint, auth),
+			Attention: !l.Loopback && !l.Authenticated})
 	}
 	g.io.Record("agentmesh status", fields)
 	if len(v.Callers) > 0 {

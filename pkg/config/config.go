@@ -276,13 +276,6 @@ type Upstream struct {
 	TrustAnnotations bool `yaml:"trust_annotations"`
 }
 
-// HTTP configures `serve --http`.
-type HTTP struct {
-	Listen string `yaml:"listen"`
-	// AllowNonLoopback permits binding a non-loopback address.
-	AllowNonLoopback bool `yaml:"allow_non_loopback"`
-}
-
 // Default returns the embedded defaults: what `agentmesh serve` uses with no
 // configuration file at all.
 func Default() Config {
@@ -349,7 +342,7 @@ func Default() Config {
 		},
 		Redaction: Redaction{Enabled: true, Outputs: true, Params: true, Gitleaks: true, PII: true, Timeout: Duration(250 * time.Millisecond)},
 		Audit:     Audit{Synchronous: "full", MaxParamBytes: 16 << 10, Witness: true},
-		HTTP:      HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:      DefaultHTTP(),
 		Auth:      defaultAuth(),
 	}
 }

@@ -34,6 +34,8 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	want.Auth.Claims.Extra = []string{}
 	want.Auth.ScopeMap = map[string][]AuthGrant{}
 	want.Auth.RequiredScopes = []string{}
+	want.HTTP.AllowedOrigins = []string{}
+	want.HTTP.ClientCerts = map[string]string{}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("example differs from the defaults:\n got %+v\nwant %+v", *cfg, want)
 	}

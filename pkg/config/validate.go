@@ -3,7 +3,6 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/url"
 	"path"
 	"strings"
@@ -102,9 +101,7 @@ func (v *validator) check(c *Config) {
 		}
 	}
 	v.checkUpstreams(c.Upstreams)
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		v.errorf("http.listen", "want HOST:PORT such as 127.0.0.1:8080: %v", err)
-	}
+	v.checkHTTP(c.HTTP)
 	v.checkAuth(c.Auth)
 }
 

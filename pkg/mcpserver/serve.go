@@ -3,12 +3,8 @@ package mcpserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -79,98 +75,6 @@ func (rt *Runtime) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) 
 		return nil
 	}
 	return err
-}
-
-// HTTPOptions configure `serve --http`.
-type HTTPOptions struct {
-	Addr string
-	// AllowNonLoopback permits a non-loopback listen address (there is no
-	// authentication yet).
-	AllowNonLoopback bool
-	// Listener, when set, is already bound (ListenHTTP): a start that
-	// cannot listen fails before anything is opened or written.
-	Listener net.Listener
-	// Ready is called with the bound address once listening.
-	Ready func(addr string)
-}
-
-// ListenHTTP checks `serve --http ADDR` and binds it: a non-loopback
-// address needs allowNonLoopback (there is no client authentication yet).
-// warn is told when a non-loopback address is bound.
-func ListenHTTP(addr string, allowNonLoopback bool, warn func(string)) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--http %q: want HOST:PORT such as 127.0.0.1:8080", addr)
-	}
-	if !isLoopback(host) {
-		if !allowNonLoopback {
-			return nil, fmt.Errorf("--http %s is not a loopback address: agentmesh has no client authentication yet; pass --allow-non-loopback to bind it anyway", addr)
-		}
-		if warn != nil {
-			warn(fmt.Sprintf("serving on non-loopback %s without client authentication: anyone who can reach it can call tools (governed, but unauthenticated)", addr))
-		}
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--http %s: %w", addr, err)
-	}
-	return ln, nil
-}
-
-// ServeHTTP serves streamable HTTP at /mcp until ctx ends. mcp-go's
-// DNS-rebinding protection stays on.
-func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
-	ln := o.Listener
-	if ln == nil {
-		var err error
-		if ln, err = ListenHTTP(o.Addr, o.AllowNonLoopback, func(m string) { rt.warnf("%s", m) }); err != nil {
-			return err
-		}
-	}
-	// Stateful: a session exists only after initialize and ends with
-	// DELETE (later requests with its id get 404), per MCP 2025-11-25
-	// "Session Management".
-	h := server.NewStreamableHTTPServer(rt.MCP, server.WithEndpointPath("/mcp"), server.WithStateful(true))
-	mux := http.NewServeMux()
-	var handler http.Handler = h
-	if rt.Proxy != nil {
-		handler = newWireHandler(h, rt.Proxy)
-	}
-	// Each session belongs to the caller that created it.
-	owners := newSessionOwners(handler)
-	if hooks := rt.MCP.GetHooks(); hooks != nil {
-		hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) { owners.forget(s.SessionID()) })
-	}
-	mux.Handle("/mcp", owners)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if o.Ready != nil {
-		o.Ready(ln.Addr().String())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		// Close the MCP sessions (and their event streams) first, then give
-		// in-flight calls a moment to finish: their audit entries are
-		// written either way.
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		h.Shutdown(sctx)
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
-		}
-		return nil
-	case err := <-errc:
-		return err
-	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func newLogger(w io.Writer) *log.Logger { return log.New(w, "agentmesh: mcp: ", 0) }

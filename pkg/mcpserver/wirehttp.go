@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/agentmesh/agentmesh/pkg/proxy"
 )
 
@@ -37,6 +39,13 @@ func newWireHandler(next http.Handler, p *proxy.Proxy) *wireHandler {
 	return h
 }
 
+// sessions is how many session wires are held.
+func (h *wireHandler) sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.wires)
+}
+
 func (h *wireHandler) wire(session string) *proxy.Wire {
 	if session == "" {
 		return h.proxy.NewWire("")
@@ -53,16 +62,18 @@ func (h *wireHandler) wire(session string) *proxy.Wire {
 
 func (h *wireHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	session := r.Header.Get("Mcp-Session-Id")
+	if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		// 2026-07-28 has no sessions and the header is ignored: keying a
+		// wire on it would keep one for every id a client makes up.
+		session = ""
+	}
 	wire := h.wire(session)
 	if r.Method == http.MethodPost && r.Body != nil {
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
+		// httpguard has read the body already, at most http.max_body.
+		body, err := io.ReadAll(r.Body)
 		r.Body.Close()
 		if err != nil {
 			http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
-			return
-		}
-		if len(body) > MaxMessageBytes {
-			http.Error(w, fmt.Sprintf("the request body is over %d bytes; send smaller messages", MaxMessageBytes), http.StatusRequestEntityTooLarge)
 			return
 		}
 		wire.FromClient(body)

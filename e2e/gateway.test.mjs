@@ -343,6 +343,18 @@ auth:
     const listed = L.invocations(JSON.parse(r.stdout));
     assert.ok(listed.length >= 1 && listed.every((e) => e.caller.id === 'key:ci'));
     await L.assertVerified(ws);
+    // status: the auth mode, each issuer's keys as fetched now, the API
+    // keys, the callers of the last hour (bob revoked).
+    const st = await L.runCli(ws, ['status', '--output', 'json']);
+    const status = JSON.parse(st.stdout);
+    assert.equal(status.auth.mode, 'oauth+api-keys');
+    assert.deepEqual(status.auth.issuers.map((i) => [i.issuer, i.keys > 0, i.problem ?? '']), [[as.issuer, true, ''], [shortAs.issuer, true, '']]);
+    assert.equal(status.auth.api_keys.revoked, 1);
+    const seen = Object.fromEntries(status.callers_1h.map((c) => [c.id, c]));
+    assert.equal(seen[`oauth:${as.issuer}#bob-app`]?.revoked, true);
+    assert.equal(seen[aliceId]?.revoked, false);
+    assert.ok(seen['key:ci']?.calls >= 1);
+    assert.ok(status.attention.some((a) => a.includes(`caller oauth:${as.issuer}#bob-app is revoked`)), status.attention.join('\n'));
     assert.doesNotMatch(serve.stderr(), /amk_[a-z2-7]{8}_/, 'no API key in the server log');
   });
 });

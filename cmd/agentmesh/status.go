@@ -70,6 +70,8 @@ type statusView struct {
 	Callers []callerStatus `json:"callers_1h"`
 	// HTTPListeners are the running `serve --http` processes.
 	HTTPListeners []mcpserver.ListenerRecord `json:"http_listeners"`
+	// Auth is how HTTP callers authenticate.
+	Auth authStatus `json:"auth"`
 	Attention     []string                   `json:"attention"`
 	Critical      []string                   `json:"critical"`
 }
@@ -276,6 +278,9 @@ func statusRun(g *globals, opts statusOptions) error {
 	}
 	var crit, att []string
 	v.HTTPListeners, crit, att = httpExposure(cfg, d)
+	var acrit, aatt []string
+	v.Auth, acrit, aatt = describeAuth(ctx, cfg, db)
+	crit, att = append(crit, acrit...), append(att, aatt...)
 	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
@@ -426,6 +431,23 @@ func printStatus(g *globals, v statusView, now time.Time) {
 		}
 		fields = append(fields, ui.Field{Label: "http", Value: fmt.Sprintf("serve (pid %d) on %s://%s%s, %s", l.PID, scheme, l.Addr, mcpserver.Endpoint, auth),
 			Attention: !l.Loopback && !l.Authenticated})
+	}
+	if au := v.Auth; au.Mode != "off" || len(au.APIKeys) > 0 {
+		val := au.Mode
+		if au.Resource != "" {
+			val += " for " + au.Resource
+		}
+		if n := au.APIKeys["active"]; n > 0 || au.Mode != "off" {
+			val += fmt.Sprintf("; %d active API key(s)", n)
+		}
+		fields = append(fields, ui.Field{Label: "auth", Value: val})
+		for _, is := range au.Issuers {
+			st := fmt.Sprintf("%s: %d signing key(s), fetched %s", is.Issuer, is.Keys, is.Fetched.UTC().Format(time.RFC3339))
+			if is.Problem != "" {
+				st = fmt.Sprintf("%s: UNREACHABLE: %s", is.Issuer, is.Problem)
+			}
+			fields = append(fields, ui.Field{Label: "issuer", Value: st, Attention: is.Problem != "" || is.Keys == 0})
+		}
 	}
 	g.io.Record("agentmesh status", fields)
 	if len(v.Callers) > 0 {

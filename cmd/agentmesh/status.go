@@ -71,9 +71,9 @@ type statusView struct {
 	// HTTPListeners are the running `serve --http` processes.
 	HTTPListeners []mcpserver.ListenerRecord `json:"http_listeners"`
 	// Auth is how HTTP callers authenticate.
-	Auth authStatus `json:"auth"`
-	Attention     []string                   `json:"attention"`
-	Critical      []string                   `json:"critical"`
+	Auth      authStatus `json:"auth"`
+	Attention []string   `json:"attention"`
+	Critical  []string   `json:"critical"`
 }
 
 type callerStatus struct {

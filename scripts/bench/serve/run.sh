@@ -7,10 +7,11 @@
 #               synchronous=full, =normal, and batch_window=5ms) vs the ungoverned mcp-go
 #               plainserver, one client, alternating blocks
 #   throughput  16 streamable HTTP sessions for a fixed duration against
-#               agentmesh (full, normal, batched) and plainserver
+#               agentmesh (full; full with every caller authenticated by an
+#               API key, auth.api_keys; normal; batched) and plainserver
 #
 # Usage: scripts/bench/serve/run.sh [startup] [overhead] [throughput]   (default: all)
-# Knobs (environment): STARTUP_RUNS=30 COLD_RUNS=5 BLOCKS=20 CALLS=200
+# Knobs (environment): TARGETS="full auth normal batched plain" (throughput) STARTUP_RUNS=30 COLD_RUNS=5 BLOCKS=20 CALLS=200
 #   WARMUP=300 SESSIONS=16 DURATION=10s PROTOCOL= (e.g. 2025-11-25 pins the
 #   initialize-handshake protocol; default: the mcp-go client negotiates)
 #   KEEP=1 (keep the work directory)
@@ -58,21 +59,28 @@ for w in "${what[@]}"; do
 		audit_check "$TMP/stdio-full"
 		;;
 	throughput)
-		for target in full normal batched plain; do
+		for target in ${TARGETS:-full auth normal batched plain}; do
 			echo
 			if [ $target = plain ]; then
 				echo "== throughput: plainserver -http 127.0.0.1:0 (ungoverned), $SESSIONS sessions, $DURATION"
 				start_plain_http
 			else
 				echo "== throughput: agentmesh serve --http 127.0.0.1:0 --quiet (audit $target), $SESSIONS sessions, $DURATION"
+				bearer=
 				case $target in
 				batched) config "$TMP/http-$target" full 5ms ;;
+				auth)
+					config "$TMP/http-$target" full
+					echo "auth: {api_keys: true}" >>"$TMP/http-$target/agentmesh.yaml"
+					am "$TMP/http-$target" identity create --name bench --sponsor bench@example.com >/dev/null 2>&1
+					bearer=$(am "$TMP/http-$target" keys create --caller bench 2>/dev/null)
+					;;
 				*) config "$TMP/http-$target" $target ;;
 				esac
 				start_agentmesh_http "$TMP/http-$target"
 			fi
 			"$TMP/bin/loadgen" -url "$url" -expect "$TMP/data/bench.txt" -sessions "$SESSIONS" -duration "$DURATION" \
-				-pid "$server_pid" ${PROTOCOL:+-protocol "$PROTOCOL"}
+				-pid "$server_pid" ${PROTOCOL:+-protocol "$PROTOCOL"} ${bearer:+-bearer "$bearer"}
 			stop_server
 			if [ $target != plain ]; then audit_check "$TMP/http-$target"; fi
 		done

@@ -34,6 +34,7 @@ import (
 type options struct {
 	url, path, expect string
 	protocol          string
+	bearer            string
 	sessions, pid     int
 	duration, warmup  time.Duration
 }
@@ -57,6 +58,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "untimed calls first")
 	flag.IntVar(&o.pid, "pid", 0, "server process id, for its CPU time and RSS")
 	flag.StringVar(&o.protocol, "protocol", "", "pin the MCP protocol version (e.g. 2025-11-25 for initialize-handshake sessions); default: the client negotiates")
+	flag.StringVar(&o.bearer, "bearer", "", "send Authorization: Bearer TOKEN (an API key or access token) with every request")
 	flag.Parse()
 	if o.url == "" {
 		fmt.Fprintln(os.Stderr, "usage: loadgen -url URL [-expect FILE] [-sessions 16] [-duration 10s] [-pid PID]")
@@ -80,7 +82,7 @@ func run(o options) error {
 	clients := make([]*client.Client, o.sessions)
 	workers := make([]*worker, o.sessions)
 	for i := range clients {
-		c, proto, err := connect(ctx, o.url, o.protocol)
+		c, proto, err := connect(ctx, o.url, o.protocol, o.bearer)
 		if err != nil {
 			return fmt.Errorf("session %d: %w", i, err)
 		}
@@ -191,9 +193,12 @@ func cpuOf(pid int) (time.Duration, error) {
 // connect opens and initializes one session on its own HTTP connection
 // pool (http.DefaultTransport would keep only 2 idle connections for all
 // sessions together).
-func connect(ctx context.Context, url, protocol string) (*client.Client, string, error) {
+func connect(ctx context.Context, url, protocol, bearer string) (*client.Client, string, error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 4, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}
 	opts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(hc), transport.WithHTTPTimeout(30 * time.Second)}
+	if bearer != "" {
+		opts = append(opts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + bearer}))
+	}
 	var c *client.Client
 	if protocol == "" {
 		var err error

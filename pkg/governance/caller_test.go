@@ -19,19 +19,7 @@ import (
 
 func (f *fixture) callAs(t *testing.T, who *caller.Caller, path string) (*mcp.CallToolResult, audit.Entry) {
 	t.Helper()
-	args := map[string]any{"path": path}
-	ctx := caller.NewContext(context.Background(), who)
-	res, err := f.p.Run(ctx, Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
-		return f.tool.Call(ctx, args)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := f.log.List(context.Background(), auditlog.Filter{Tool: "notes_read", AfterSeq: -1, Limit: 1})
-	if err != nil || len(last) != 1 {
-		t.Fatalf("no audit entry for the call: %v", err)
-	}
-	return res, last[0].Entry
+	return f.callWith(t, caller.NewContext(context.Background(), who), map[string]any{"path": path})
 }
 
 // TestCallersAreGovernedApart: every entry names its caller; each

@@ -142,8 +142,14 @@ func newFixture(t *testing.T, mutate func(*Options)) *fixture {
 
 func (f *fixture) call(t *testing.T, path string) (*mcp.CallToolResult, audit.Entry) {
 	t.Helper()
-	args := map[string]any{"path": path, "token": "sk-proj-" + strings.Repeat("Ab3x", 12)}
-	res, err := f.p.Run(context.Background(), Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
+	return f.callWith(t, context.Background(), map[string]any{"path": path, "token": "sk-proj-" + strings.Repeat("Ab3x", 12)})
+}
+
+// callWith runs notes_read with args in ctx and returns the result and
+// the call's audit entry.
+func (f *fixture) callWith(t *testing.T, ctx context.Context, args map[string]any) (*mcp.CallToolResult, audit.Entry) {
+	t.Helper()
+	res, err := f.p.Run(ctx, Call{Tool: "notes_read", Args: args, Access: f.tool.Access}, func(ctx context.Context) (*mcp.CallToolResult, error) {
 		return f.tool.Call(ctx, args)
 	})
 	if err != nil {

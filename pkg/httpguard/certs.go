@@ -141,12 +141,17 @@ func callerName(cert *x509.Certificate, names map[string]string) (string, bool) 
 }
 
 // tlsConfig is the server's TLS configuration: TLS 1.2 or later, the
-// reloading certificate, and with a client CA, mutual TLS required at the
-// handshake (a client without a certificate it signed cannot connect).
-func tlsConfig(certs *certReloader, clientCAs *x509.CertPool) *tls.Config {
+// reloading certificate, and with a client CA, mutual TLS at the
+// handshake: required (a client without a certificate it signed cannot
+// connect), or, when bearer tokens can authenticate a client instead,
+// verified if given.
+func tlsConfig(certs *certReloader, clientCAs *x509.CertPool, optional bool) *tls.Config {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
 	if clientCAs != nil {
 		c.ClientCAs, c.ClientAuth = clientCAs, tls.RequireAndVerifyClientCert
+		if optional {
+			c.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	return c
 }

@@ -21,6 +21,10 @@ type ServerOptions struct {
 	// TLSCert and TLSKey (PEM) turn TLS on; ClientCA requires client
 	// certificates it signed.
 	TLSCert, TLSKey, ClientCA string
+	// ClientCertOptional lets a client without a certificate connect
+	// (tls.VerifyClientCertIfGiven) when bearer tokens authenticate it
+	// instead; a certificate it presents must still verify.
+	ClientCertOptional bool
 	// Warn is told about certificate reloads that failed.
 	Warn func(string)
 }
@@ -85,7 +89,7 @@ func NewServer(next http.Handler, o ServerOptions) (*Server, error) {
 				return nil, err
 			}
 		}
-		srv.TLSConfig = tlsConfig(certs, pool)
+		srv.TLSConfig = tlsConfig(certs, pool, o.ClientCertOptional)
 	}
 	return &Server{HTTP: srv}, nil
 }

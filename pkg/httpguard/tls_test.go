@@ -229,4 +229,34 @@ func TestMutualTLS(t *testing.T) {
 			t.Errorf("%s: %d %q, want a failed handshake", name, code, body)
 		}
 	}
+
+	// With bearer tokens as another way in (ClientCertOptional), a client
+	// without a certificate connects and names no caller (the token
+	// check behind the guard does); a certificate it does present must
+	// still verify.
+	addr = serveTLS(t, ServerOptions{TLSCert: certFile, TLSKey: keyFile, ClientCA: caFile, ClientCertOptional: true,
+		Guard: Options{ClientCerts: map[string]string{"alice": "alice-laptop"}}}, echo)
+	if code, body, err := get(nil); err != nil || code != 200 || body != "(none)" {
+		t.Errorf("optional, no certificate: %d %q %v, want 200 and no caller", code, body, err)
+	}
+	if code, body, err := get(alice); err != nil || code != 200 || body != "mtls:alice-laptop" {
+		t.Errorf("optional, listed certificate: %d %q %v", code, body, err)
+	}
+	// Go's client sends only a certificate the server's CA list names:
+	// force the stranger's out.
+	forced := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		c := stranger.tls(t)
+		return &c, nil
+	}}
+	conn, err := tls.Dial("tcp", addr, forced)
+	if err == nil {
+		err = conn.Handshake()
+		if err == nil {
+			_, err = conn.Read(make([]byte, 1)) // TLS 1.3: the server's verdict arrives after the client's Finished
+		}
+		conn.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("optional, a certificate of another CA: %v, want a refused handshake", err)
+	}
 }

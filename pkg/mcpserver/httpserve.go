@@ -91,6 +91,9 @@ func (rt *Runtime) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	mux.Handle(Endpoint, front)
 	so := httpguard.FromConfig(h, Endpoint, sessions, rt.Cfg.ResolvePath)
 	so.Warn = func(m string) { rt.warnf("%s", m) }
+	// With bearer-token authentication as well, a client certificate is
+	// one way in, not the only one.
+	so.ClientCertOptional = rt.Cfg.Auth.Enabled()
 	srv, err := httpguard.NewServer(mux, so)
 	if err != nil {
 		mh.Shutdown(context.Background())

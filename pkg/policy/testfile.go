@@ -73,6 +73,19 @@ type testFileSpec struct {
 	TestsPos    yamlpos.Pos    `pos:"tests"`
 }
 
+// testCallerSpec is a test call's caller (policy.CallerEnv).
+type testCallerSpec struct {
+	ID       string         `yaml:"id"`
+	Kind     string         `yaml:"kind"`
+	Iss      string         `yaml:"iss"`
+	Sub      string         `yaml:"sub"`
+	ClientID string         `yaml:"client_id"`
+	Name     string         `yaml:"name"`
+	Scopes   []string       `yaml:"scopes"`
+	Groups   []string       `yaml:"groups"`
+	Claims   map[string]any `yaml:"claims"`
+}
+
 type testCaseSpec struct {
 	Pos        yamlpos.Pos  `pos:"."`
 	Name       string       `yaml:"name"`
@@ -98,6 +111,9 @@ type testCallSpec struct {
 	UpstreamTool string         `yaml:"upstream_tool"`
 	Method       string         `yaml:"method"`
 	URI          string         `yaml:"uri"`
+	// Caller is who calls, as conditions see it (caller.*); its id is
+	// also the rate-limit subject.
+	Caller *testCallerSpec `yaml:"caller"`
 }
 
 type expectSpec struct {
@@ -254,6 +270,15 @@ func (tf *TestFile) parseCases(specs []testCaseSpec, positions yamlpos.Positions
 		}
 		if s.Call.TrustScore != nil {
 			c.Call.TrustScore = *s.Call.TrustScore
+		}
+		if cs := s.Call.Caller; cs != nil {
+			claims, err := jsonNormalize(cs.Claims)
+			if err != nil {
+				errs = append(errs, s.CallPos.Errorf("call.caller.claims: %v", err))
+			}
+			c.Call.Caller = CallerEnv{ID: cs.ID, Kind: cs.Kind, Iss: cs.Iss, Sub: cs.Sub, ClientID: cs.ClientID, Name: cs.Name,
+				Scopes: cs.Scopes, Groups: cs.Groups, Claims: claims}
+			c.Call.Subject = cs.ID
 		}
 		if s.PriorCalls < 0 || s.PriorCalls > MaxPriorCalls {
 			errs = append(errs, s.PriorPos.Errorf("prior_calls must be between 0 and %d", MaxPriorCalls))

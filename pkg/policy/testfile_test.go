@@ -159,3 +159,46 @@ func TestExpandAndLoad(t *testing.T) {
 		t.Fatalf("missing path: %v", err)
 	}
 }
+
+// TestPolicyTestFileCaller: test cases name a caller; conditions read it,
+// and prior calls fill that caller's counter only.
+func TestPolicyTestFileCaller(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"team.yaml": `policies:
+  - name: team
+    rules:
+      - name: eng-code
+        condition: "tool == 'code_execute' and !('eng' in caller.groups)"
+        action: block
+      - name: reads
+        condition: "tool == 'filesystem_read' and caller.claims.tenant == 'acme'"
+        limit: 2/minute
+        action: block
+`,
+		"team_test.yaml": `policies: [team.yaml]
+tests:
+  - name: eng runs code
+    call: {tool: code_execute, caller: {id: "oauth:as#alice", groups: [eng]}}
+    expect: {action: allow}
+  - name: ops does not
+    call: {tool: code_execute, caller: {id: "oauth:as#bob", groups: [ops]}}
+    expect: {action: block, rules: [team/eng-code]}
+  - name: acme's third read
+    call: {tool: filesystem_read, caller: {id: "key:acme", kind: apikey, claims: {tenant: acme}}}
+    prior_calls: 2
+    expect: {action: block, rules: [team/reads]}
+  - name: no caller
+    call: {tool: code_execute}
+    expect: {action: block}
+`,
+	})
+	tf, err := LoadTestFile(filepath.Join(dir, "team_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tf.Run(context.Background(), TestOptions{}) {
+		if !r.Passed {
+			t.Errorf("%s: %v", r.Name, r.Failures)
+		}
+	}
+}

@@ -145,6 +145,13 @@ func loggingUpstream(t *testing.T) string {
 		for _, l := range []mcp.LoggingLevel{mcp.LoggingLevelDebug, mcp.LoggingLevelInfo, mcp.LoggingLevelWarning} {
 			srv.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(l, "up", map[string]any{"level was": string(l), "token": "password=hunter2"}))
 		}
+		// mcp-go's streamable HTTP server (this fixture) drops a
+		// notification its forwarder goroutine has taken off the queue but
+		// not yet written when the handler's result is written first (the
+		// request's done channel closes under the lock the forwarder waits
+		// for; only resumable streams wait for it). Give the forwarder time,
+		// so that what is tested is agentmesh, not that race.
+		time.Sleep(50 * time.Millisecond)
 		return mcp.NewToolResultText("done"), nil
 	})
 	s.AddPrompt(mcp.NewPrompt("greet", mcp.WithArgument("city")), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {

@@ -1,0 +1,278 @@
+package pgaudit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+)
+
+type pending struct {
+	ctx   context.Context
+	entry audit.Entry
+	done  chan result
+}
+
+type result struct {
+	entry audit.Entry
+	err   error
+}
+
+// commitLoop is the process's one committer: it takes what is queued,
+// up to MaxBatch, and commits it together while later appends queue.
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-s.appends:
+		case <-s.done:
+			for {
+				select {
+				case p := <-s.appends:
+					s.commit([]*pending{p})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*pending{first}
+	fill:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case p := <-s.appends:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// rows are a batch's entries as stored, column by column (unnest).
+type rows struct {
+	seq                             []int64
+	entry, leaf                     [][]byte
+	ts, agent, action, tool, result []string
+	hashIdx                         []int64
+	hashes                          [][]byte
+}
+
+// commit writes a batch in one transaction: lock the tree row, catch up
+// with what other replicas appended, add the entries to a copy of the
+// frontier, sign its root, and send every insert and the new tree row in
+// one round trip. The frontier is adopted only once the commit is
+// acknowledged.
+func (s *Store) commit(batch []*pending) {
+	results := make([]result, len(batch))
+	tree, signed, n, err := s.write(batch, results)
+	if err == nil && n > 0 {
+		s.tree, s.note = tree, signed
+		s.commits.Add(1)
+		s.entries.Add(int64(n))
+	}
+	for i, p := range batch {
+		r := results[i]
+		if err != nil {
+			r = result{err: fmt.Errorf("audit append not committed: %w", err)}
+		}
+		p.done <- r
+	}
+}
+
+// write commits batch, filling in results; it returns the new frontier,
+// its signed checkpoint and how many entries were committed.
+func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byte, int, error) {
+	if err := s.refusing(); err != nil {
+		return audit.Frontier{}, nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommitTimeout)
+	defer cancel()
+	tx, err := s.db.Pool.Begin(ctx)
+	if err != nil {
+		return audit.Frontier{}, nil, 0, fmt.Errorf("state database %s: starting a write: %w", s.db.Name, err)
+	}
+	defer tx.Rollback(context.Background())
+
+	var size int64
+	var root, stored []byte
+	if err := tx.QueryRow(ctx, `SELECT size, root, note FROM audit_tree_state WHERE id = 1 FOR UPDATE`).Scan(&size, &root, &stored); err != nil {
+		return audit.Frontier{}, nil, 0, fmt.Errorf("locking the audit tree: %w", err)
+	}
+	tree, err := s.catchUp(ctx, tx, size, stored)
+	if err != nil {
+		return audit.Frontier{}, nil, 0, err
+	}
+	var r rows
+	for i, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			results[i] = result{err: err}
+			continue
+		}
+		e := p.entry
+		e.Seq = uint64(tree.Size())
+		b, err := audit.Marshal(e)
+		if err != nil {
+			results[i] = result{err: err}
+			continue
+		}
+		leaf := audit.LeafHash(b)
+		base := tlog.StoredHashIndex(0, tree.Size())
+		for j, h := range tree.Append(leaf, nil) {
+			r.hashIdx = append(r.hashIdx, base+int64(j))
+			r.hashes = append(r.hashes, h[:])
+		}
+		r.seq = append(r.seq, int64(e.Seq))
+		r.entry = append(r.entry, b)
+		r.leaf = append(r.leaf, leaf[:])
+		r.ts = append(r.ts, audit.FormatTimestamp(e.Timestamp))
+		r.agent = append(r.agent, e.Agent)
+		r.action = append(r.action, string(e.Action))
+		r.tool = append(r.tool, e.Tool)
+		r.result = append(r.result, string(e.Result))
+		results[i] = result{entry: e}
+	}
+	if len(r.seq) == 0 {
+		return audit.Frontier{}, nil, 0, nil
+	}
+	cp := audit.Checkpoint{Origin: s.origin, Size: tree.Size(), Root: tree.Root(), Time: s.opts.Now()}
+	signed, err := audit.SignCheckpoint(cp, s.signer)
+	if err != nil {
+		return audit.Frontier{}, nil, 0, fmt.Errorf("signing the checkpoint: %w", err)
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO audit_entries(seq, entry, leaf, ts, agent, action, tool, result)
+		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+		r.seq, r.entry, r.leaf, r.ts, r.agent, r.action, r.tool, r.result)
+	b.Queue(`INSERT INTO audit_hashes(idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, r.hashIdx, r.hashes)
+	b.Queue(`INSERT INTO audit_checkpoints(size, note) VALUES ($1, $2)`, cp.Size, signed)
+	b.Queue(`UPDATE audit_tree_state SET size = $1, root = $2, note = $3 WHERE id = 1`, cp.Size, cp.Root[:], signed)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return audit.Frontier{}, nil, 0, fmt.Errorf("storing %d entries from seq %d: %w", len(r.seq), r.seq[0], err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return audit.Frontier{}, nil, 0, fmt.Errorf("state database %s: commit: %w", s.db.Name, err)
+	}
+	return tree, signed, len(r.seq), nil
+}
+
+// catchUp returns the frontier to extend, under the lock on the tree row
+// whose size and checkpoint are given. If other replicas appended since
+// this writer's last commit, it reads their leaf hashes, extends a copy of
+// its own frontier with them, and accepts the result only if it
+// reproduces the stored checkpoint's root, signed by a trusted key.
+func (s *Store) catchUp(ctx context.Context, tx pgx.Tx, size int64, stored []byte) (audit.Frontier, error) {
+	tree := s.tree.Clone()
+	n := tree.Size()
+	switch {
+	case size == n:
+		if !bytes.Equal(stored, s.note) {
+			return tree, s.refuse(fmt.Errorf("the checkpoint of tree size %d was replaced under a running writer", n))
+		}
+		return tree, nil
+	case size < n:
+		return tree, s.refuse(fmt.Errorf("this writer appended up to tree size %d, but the log now has %d entries: entries were deleted or the database rolled back", n, size))
+	}
+	leaves, err := tx.Query(ctx, `SELECT seq, leaf FROM audit_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq`, n, size)
+	if err != nil {
+		return tree, fmt.Errorf("reading the entries other writers appended: %w", err)
+	}
+	var seq int64
+	var leaf []byte
+	_, err = pgx.ForEachRow(leaves, []any{&seq, &leaf}, func() error {
+		if seq != tree.Size() || len(leaf) != tlog.HashSize {
+			return errBadLeaf
+		}
+		tree.Append(tlog.Hash(leaf), nil)
+		return nil
+	})
+	if errors.Is(err, errBadLeaf) || (err == nil && tree.Size() != size) {
+		return tree, s.refuse(fmt.Errorf("the entries from seq %d to %d another writer appended are missing or malformed", n, size-1))
+	}
+	if err != nil {
+		return tree, fmt.Errorf("reading the entries other writers appended: %w", err)
+	}
+	cp, _, err := audit.OpenCheckpoint(stored, s.verifiers)
+	if err != nil {
+		return tree, s.refuse(fmt.Errorf("the checkpoint of tree size %d another writer stored: %w", size, err))
+	}
+	if cp.Origin != s.origin || cp.Size != size || cp.Root != tree.Root() {
+		return tree, s.refuse(fmt.Errorf("the tree of %d entries does not reproduce the root signed for it: entries were rewritten", size))
+	}
+	return tree, nil
+}
+
+var errBadLeaf = errors.New("bad leaf")
+
+// openTree reads and checks the tree a new writer starts from: the stored
+// hashes at the latest checkpoint's size must reproduce its signed root.
+func (s *Store) openTree(ctx context.Context) error {
+	tx, err := s.db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("audit log in %s: %w", s.db.Name, err)
+	}
+	defer tx.Rollback(context.Background())
+	var size int64
+	var root, stored []byte
+	if err := tx.QueryRow(ctx, `SELECT size, root, note FROM audit_tree_state WHERE id = 1`).Scan(&size, &root, &stored); err != nil {
+		return fmt.Errorf("audit log in %s: reading the tree: %w", s.db.Name, err)
+	}
+	if size == 0 {
+		return nil
+	}
+	cp, _, err := audit.OpenCheckpoint(stored, s.verifiers)
+	if err != nil {
+		return s.refuse(fmt.Errorf("the latest checkpoint: %w", err))
+	}
+	if cp.Origin != s.origin || cp.Size != size {
+		return s.refuse(fmt.Errorf("the latest checkpoint is for %s at tree size %d, not for this log at %d", cp.Origin, cp.Size, size))
+	}
+	f, err := audit.FrontierAt(size, hashReader{ctx, tx})
+	if err != nil {
+		return fmt.Errorf("audit log in %s: %w", s.db.Name, err)
+	}
+	if f.Root() != cp.Root {
+		return s.refuse(fmt.Errorf("the stored tree does not reproduce the signed root of tree size %d", size))
+	}
+	s.tree, s.note = f, stored
+	return nil
+}
+
+// hashReader reads stored hashes (tlog.HashReader) in a transaction.
+type hashReader struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	rs, err := r.tx.Query(r.ctx, `SELECT idx, hash FROM audit_hashes WHERE idx = ANY($1)`, indexes)
+	if err != nil {
+		return nil, err
+	}
+	byIdx := make(map[int64]tlog.Hash, len(indexes))
+	var idx int64
+	var h []byte
+	if _, err := pgx.ForEachRow(rs, []any{&idx, &h}, func() error {
+		if len(h) != tlog.HashSize {
+			return fmt.Errorf("stored hash %d is %d bytes", idx, len(h))
+		}
+		byIdx[idx] = tlog.Hash(h)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		var ok bool
+		if out[i], ok = byIdx[x]; !ok {
+			return nil, fmt.Errorf("stored hash %d is missing", x)
+		}
+	}
+	return out, nil
+}

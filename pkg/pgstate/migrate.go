@@ -1,0 +1,110 @@
+package pgstate
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Migration is one step of the schema. Steps are applied in order and
+// recorded in schema_migrations; a step, once released, never changes.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations is the schema, oldest first. It mirrors pkg/state's SQLite
+// schema for what is stored here so far: the audit log.
+var Migrations = []Migration{
+	{1, "audit_log", `
+CREATE TABLE meta (
+	key   text PRIMARY KEY,
+	value text NOT NULL
+);
+CREATE TABLE audit_entries (
+	seq    bigint PRIMARY KEY CHECK (seq >= 0), -- leaf index in the RFC 6962 tree, from 0
+	entry  bytea NOT NULL,                      -- canonical entry bytes: what the leaf hash covers
+	leaf   bytea NOT NULL CHECK (length(leaf) = 32), -- RFC 6962 leaf hash of entry
+	-- Copies of entry fields for queries, as in SQLite; verify checks they agree.
+	ts     text NOT NULL,
+	agent  text NOT NULL,
+	action text NOT NULL,
+	tool   text NOT NULL,
+	result text NOT NULL
+);
+CREATE INDEX audit_entries_tool ON audit_entries(tool, seq);
+CREATE INDEX audit_entries_ts ON audit_entries(ts);
+-- tlog "stored hashes" (golang.org/x/mod/sumdb/tlog.StoredHashIndex):
+-- proofs read them, as with SQLite.
+CREATE TABLE audit_hashes (
+	idx  bigint PRIMARY KEY,
+	hash bytea NOT NULL
+);
+-- Every signed checkpoint (C2SP signed note), by tree size.
+CREATE TABLE audit_checkpoints (
+	size bigint PRIMARY KEY,
+	note bytea NOT NULL
+);
+-- The tree as the last writer left it, one row: writers lock it (FOR
+-- UPDATE) to append, so appends from every replica are serialised and
+-- the next sequence number is size.
+CREATE TABLE audit_tree_state (
+	id   integer PRIMARY KEY CHECK (id = 1),
+	size bigint NOT NULL,
+	root bytea NOT NULL,
+	note bytea                               -- the checkpoint of size; NULL while empty
+);
+INSERT INTO audit_tree_state(id, size, root) VALUES (1, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));`},
+}
+
+// migrate applies the pending steps in one transaction holding an advisory
+// lock keyed by the schema, so concurrent replicas apply each step once and
+// tests in separate schemas of one database do not wait for each other.
+func (db *DB) migrate(ctx context.Context) error {
+	err := db.Write(ctx, func(tx pgx.Tx) error {
+		// current_schema() is NULL when no schema of search_path exists;
+		// the lock must still be taken (a NULL argument would skip it).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('agentmesh.schema'), hashtext(coalesce(current_schema(), '')))`); err != nil {
+			return fmt.Errorf("locking the schema: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return fmt.Errorf("creating the migrations table: %w", err)
+		}
+		var newest int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+			return fmt.Errorf("reading the schema version: %w", err)
+		}
+		if latest := Migrations[len(Migrations)-1].Version; newest > latest {
+			return fmt.Errorf("schema version %d is newer than this agentmesh understands (%d): upgrade agentmesh", newest, latest)
+		}
+		for _, m := range Migrations {
+			if m.Version <= newest {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations(version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state database %s: %w", db.Name, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied schema version.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.Pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // serveMetrics serves rt's metrics listener on loopback for the test and
@@ -231,7 +235,9 @@ func failedChecks(body map[string]any) []string {
 
 // TestHealthAndReadiness: /healthz answers while the process runs;
 // /readyz is 200 while the database answers and the log accepts appends,
-// and 503 naming the database once it is closed.
+// 503 naming the audit log once it latched tampered (another connection
+// deleted its last entry: a rollback), and 503 naming the database too
+// once that is closed.
 func TestHealthAndReadiness(t *testing.T) {
 	rt := openTestRuntime(t, "ready-test")
 	base := serveMetrics(t, rt)
@@ -250,9 +256,28 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, body := getReady(t, base); code != 200 || body["status"] != "ready" || len(failedChecks(body)) != 0 {
 		t.Fatalf("/readyz: %d %v", code, body)
 	}
-	rt.DB.Close()
+	other, err := state.OpenDB(context.Background(), rt.DB.Path, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = other.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := rt.Log.Append(context.Background(), audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionToolInvocation, Tool: "t", Result: audit.ResultAllowed}, nil); !errors.Is(err, auditlog.ErrTampered) {
+		t.Fatalf("append after a rollback: %v, want ErrTampered", err)
+	}
 	code, body := getReady(t, base)
-	if code != 503 || fmt.Sprint(failedChecks(body)) != "[database]" {
+	if code != 503 || fmt.Sprint(failedChecks(body)) != "[audit_log]" || !strings.Contains(fmt.Sprint(body["failed"]), "rollback") {
+		t.Fatalf("/readyz with the log latched tampered: %d %v, want 503 naming audit_log", code, body)
+	}
+	rt.DB.Close()
+	code, body = getReady(t, base)
+	if code != 503 || fmt.Sprint(failedChecks(body)) != "[database audit_log]" {
 		t.Fatalf("/readyz with the database closed: %d %v, want 503 naming database", code, body)
 	}
 }
@@ -286,5 +311,36 @@ func TestReadinessNamesAnUpstreamNotStarted(t *testing.T) {
 			t.Fatalf("/readyz: %d %v, want 503 naming upstream:ghost", code, body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMetricsCountRevocation: attacks (path traversal, each at another
+// target so each costs) revoke access once; the revocation is counted
+// once, and the refusals while revoked are counted as blocked calls.
+func TestMetricsCountRevocation(t *testing.T) {
+	cfg := config.Default()
+	cfg.Source.StateDir = filepath.Join(t.TempDir(), "state")
+	cfg.Agent = config.Agent{Name: "revoke-test", Sponsor: "me@example.com"}
+	cfg.Audit.Witness = false
+	cfg.Policies.Paths = nil
+	rt, err := Open(context.Background(), &cfg, Options{Metrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	base := serveMetrics(t, rt)
+	call := serveMCP(t, rt)
+	for i := range 10 {
+		got := call(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"filesystem_read","arguments":{"path":"/data/../../etc/passwd%d"}}}`, i+1, i))
+		if !strings.Contains(got, `"isError":true`) {
+			t.Fatalf("traversal %d: %s", i, got)
+		}
+	}
+	m := scrape(t, base)
+	if got := m["agentmesh_trust_revocations_total"]; got != 1 {
+		t.Errorf("agentmesh_trust_revocations_total = %v, want 1", got)
+	}
+	if got := m[`agentmesh_calls_total{result="blocked",tool="filesystem_read",upstream=""}`]; got != 10 {
+		t.Errorf("blocked filesystem_read = %v, want 10", got)
 	}
 }

@@ -41,6 +41,9 @@ type serveOptions struct {
 	// NoConfigUpstreams ignores the configuration's upstreams: only those
 	// given on the command line are served.
 	NoConfigUpstreams bool
+	// Metrics is --metrics ADDR: Prometheus metrics and health on a
+	// separate listener (overrides http.metrics_addr).
+	Metrics string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -75,6 +78,7 @@ the server after flushing the audit log.`,
 		Example: `  agentmesh serve
   agentmesh serve --config /etc/agentmesh/agentmesh.yaml
   agentmesh serve --http 127.0.0.1:8080
+  agentmesh serve --http 127.0.0.1:8080 --metrics 127.0.0.1:9464
   agentmesh serve --log-format json 2> decisions.jsonl
   agentmesh serve -- npx -y @modelcontextprotocol/server-filesystem /srv/files
   agentmesh serve --upstream-name files --prefix "" -- npx -y @modelcontextprotocol/server-filesystem /srv
@@ -88,6 +92,9 @@ the server after flushing the audit log.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if opts.LogFormat != "text" && opts.LogFormat != "json" {
 				return usageError(c, "--log-format %q: want text or json", opts.LogFormat)
+			}
+			if err := config.CheckMetricsAddr(opts.Metrics); err != nil {
+				return usageError(c, "--metrics %q: %v", opts.Metrics, err)
 			}
 			opts.Command = args
 			opts.PrefixSet = c.Flags().Changed("prefix")
@@ -113,6 +120,7 @@ the server after flushing the audit log.`,
 	f.StringVar(&opts.Prefix, "prefix", "", "tool name prefix of the upstream after \"--\" (default NAME__; \"\" for none)")
 	f.StringVar(&opts.Pin, "pin", "", "pin mode of command-line upstreams: strict or new-allowed (default strict)")
 	f.BoolVar(&opts.NoBuiltinTools, "no-builtin-tools", false, "serve only the upstreams' tools (as install claude --govern writes it)")
+	f.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on a separate listener at ADDR (e.g. 127.0.0.1:9464; default http.metrics_addr)")
 	f.BoolVar(&opts.NoConfigUpstreams, "no-config-upstreams", false, "ignore the configuration's upstreams: serve only those on the command line")
 	return cmd
 }
@@ -178,16 +186,36 @@ func serveRun(g *globals, opts serveOptions) error {
 		}
 		defer ln.Close()
 	}
+	metricsAddr := cfg.HTTP.MetricsAddr
+	if opts.Metrics != "" {
+		metricsAddr = opts.Metrics
+	}
+	var mln net.Listener
+	if metricsAddr != "" {
+		if mln, err = net.Listen("tcp", metricsAddr); err != nil {
+			return fmt.Errorf("serve: the metrics listener: %w", err)
+		}
+		defer mln.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rt, err := mcpserver.Open(ctx, cfg, mcpserver.Options{
 		Stderr: g.io.Err, Quiet: opts.Quiet, LogJSON: opts.LogFormat == "json",
 		Version: currentBuild().Version, SandboxExe: exe, SandboxArgs: []string{code.ChildCommand},
+		Metrics: mln != nil,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer rt.Close()
+	if mln != nil {
+		fmt.Fprintf(g.io.Err, "agentmesh: metrics on http://%s/metrics (health: /healthz, /readyz)\n", mln.Addr())
+		go func() {
+			if err := rt.ServeMetrics(ctx, mln); err != nil {
+				fmt.Fprintf(g.io.Err, "agentmesh: warning: the metrics listener stopped: %v\n", err)
+			}
+		}()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -116,10 +116,12 @@ func (l *Log) Enqueue(ctx context.Context, e audit.Entry, hook Hook) error {
 	if l.closed {
 		return ErrClosed
 	}
+	l.queued.Add(1)
 	select {
 	case l.appends <- p:
 		return nil
 	case <-ctx.Done():
+		l.queued.Add(-1)
 		return ctx.Err()
 	}
 }
@@ -232,6 +234,8 @@ func prepare(ctx context.Context, db *state.DB, tx *sql.Tx) (*stmts, error) {
 // another goroutine, the rows are inserted; the checkpoint is stored last.
 // The frontier is adopted only once the transaction committed.
 func (l *Log) commit(batch []*pending) {
+	began := time.Now()
+	written := 0
 	results := make([]result, len(batch))
 	var afterCommit []func(state.Commit)
 	var signed []byte
@@ -264,6 +268,7 @@ func (l *Log) commit(batch []*pending) {
 					afterCommit = append(afterCommit, fns...)
 				}
 			}
+			written = len(rows)
 			if len(rows) == 0 {
 				return nil
 			}
@@ -305,6 +310,8 @@ func (l *Log) commit(batch []*pending) {
 		l.tree.committed(committed)
 	}
 	if err == nil && signed != nil {
+		l.opts.Metrics.Committed(written, time.Since(began))
+		l.committedSize.Store(tree.Size())
 		l.tree.f, l.tree.note = tree, signed
 		if unlockWitness != nil {
 			// Before anyone learns the outcome: a log never has a
@@ -320,8 +327,11 @@ func (l *Log) commit(batch []*pending) {
 		if err != nil {
 			r = result{err: fmt.Errorf("audit append not committed: %w", err)}
 		}
-		if p.queued && r.err != nil {
-			l.markBroken(r.err)
+		if p.queued {
+			l.queued.Add(-1)
+			if r.err != nil {
+				l.markBroken(r.err)
+			}
 		}
 		if r.err == nil && signed != nil && i == 0 {
 			if l.witness != nil {
@@ -446,4 +456,28 @@ func (l *Log) markBroken(err error) {
 	if first && l.opts.OnEnqueuedError != nil {
 		l.opts.OnEnqueuedError(err)
 	}
+}
+
+// QueueDepth is how many enqueued entries (audit.batch_window) wait for
+// their commit.
+func (l *Log) QueueDepth() int64 { return l.queued.Load() }
+
+// WitnessLag is how many entries this process committed that the witness
+// copy does not cover yet (0 without a witness).
+func (l *Log) WitnessLag() int64 {
+	if l.witness == nil {
+		return 0
+	}
+	return max(0, l.committedSize.Load()-l.witnessedSize.Load())
+}
+
+// Failure is why the log refuses appends, if it does: it is latched
+// tampered (ErrTampered, a TamperedError), or a batched commit failed.
+func (l *Log) Failure() error {
+	if err := l.refusing(); err != nil {
+		return err
+	}
+	l.brokenMu.Lock()
+	defer l.brokenMu.Unlock()
+	return l.broken
 }

@@ -110,6 +110,9 @@ func TestFailedBatchedCommitRefusesLaterEnqueues(t *testing.T) {
 	var reported []error
 	l := batchedLog(t, f, 5*time.Millisecond, func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() })
 	ctx := context.Background()
+	if err := l.Failure(); err != nil {
+		t.Fatalf("Failure before any commit failed: %v", err)
+	}
 	boom := errors.New("disk on fire")
 	if err := l.Enqueue(ctx, call(0), func(context.Context, *sql.Tx, *audit.Entry) ([]audit.Entry, error) { return nil, boom }); err != nil {
 		t.Fatal(err)
@@ -129,5 +132,30 @@ func TestFailedBatchedCommitRefusesLaterEnqueues(t *testing.T) {
 	defer mu.Unlock()
 	if len(reported) != 1 || !errors.Is(reported[0], boom) {
 		t.Fatalf("OnEnqueuedError saw %v, want the failure once", reported)
+	}
+	if err := l.Failure(); !errors.Is(err, boom) {
+		t.Fatalf("Failure = %v, want the failed batch's error (readiness)", err)
+	}
+}
+
+// TestQueueDepthCountsUncommittedEntries: enqueued entries count until
+// their commit, which an Append (someone waiting) brings forward.
+func TestQueueDepthCountsUncommittedEntries(t *testing.T) {
+	f := newFixture(t, t.TempDir())
+	l := batchedLog(t, f, time.Hour, nil)
+	ctx := context.Background()
+	for i := range 3 {
+		if err := l.Enqueue(ctx, call(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := l.QueueDepth(); n != 3 {
+		t.Fatalf("QueueDepth = %d after 3 enqueued, want 3", n)
+	}
+	if _, err := l.Append(ctx, call(3), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.QueueDepth(); n != 0 {
+		t.Fatalf("QueueDepth = %d after the commit, want 0", n)
 	}
 }

@@ -41,12 +41,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
@@ -75,6 +77,9 @@ type Options struct {
 	// (the identity key): --incremental starts only from a full
 	// verification whose record verifies.
 	RecordKey ed25519.PrivateKey
+	// Metrics, when set, time commits and count their entries; the log's
+	// queue depth and witness lag are read from QueueDepth and WitnessLag.
+	Metrics *metrics.Metrics
 }
 
 // Log is an open audit log.
@@ -109,6 +114,13 @@ type Log struct {
 	// tampered is why the log refuses every append (latched).
 	tamperedMu sync.Mutex
 	tampered   error
+
+	// queued counts enqueued entries not yet committed; committedSize and
+	// witnessedSize are the tree sizes last committed and last written to
+	// the witness (metrics).
+	queued        atomic.Int64
+	committedSize atomic.Int64
+	witnessedSize atomic.Int64
 }
 
 // Origin names a log: "agentmesh/<DID>/<first 16 hex digits of the
@@ -138,6 +150,10 @@ func Open(ctx context.Context, db *state.DB, id *identity.Identity, opts Options
 	}
 	if opts.WitnessDir != "" {
 		l.witness = newWitnessWriter(l, l.tree.witnessMissing)
+		l.committedSize.Store(l.tree.f.Size())
+		if w := l.readWitness(); w != nil && w.err == nil {
+			l.witnessed(w.cp.Size)
+		}
 	}
 	l.appends = make(chan *pending, 1024)
 	l.done = make(chan struct{})

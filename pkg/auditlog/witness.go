@@ -198,11 +198,13 @@ func (l *Log) advanceWitness(size int64, note []byte, locked bool) error {
 		}
 		switch {
 		case old.cp.Size > size:
+			l.witnessed(size)
 			return nil // another process already wrote a newer one
 		case old.cp.Size == size:
 			if old.cp.Root != cur.Root {
 				return forkOf(old.cp, "the witness "+path, cur, "this log")
 			}
+			l.witnessed(size)
 			return nil
 		}
 		var cerr error
@@ -222,7 +224,18 @@ func (l *Log) advanceWitness(size int64, note []byte, locked bool) error {
 	if err := state.WriteFileAtomic(path, note); err != nil {
 		return fmt.Errorf("audit witness: %w", err)
 	}
+	l.witnessed(size)
 	return nil
+}
+
+// witnessed notes that the witness covers size entries.
+func (l *Log) witnessed(size int64) {
+	for {
+		cur := l.witnessedSize.Load()
+		if size <= cur || l.witnessedSize.CompareAndSwap(cur, size) {
+			return
+		}
+	}
 }
 
 // StartWitness writes the witness from the latest signed checkpoint when

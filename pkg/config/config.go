@@ -25,6 +25,7 @@ type Config struct {
 	Upstreams  []Upstream `yaml:"upstreams"`
 	HTTP       HTTP       `yaml:"http"`
 	Auth       Auth       `yaml:"auth"`
+	Telemetry  Telemetry  `yaml:"telemetry"`
 
 	// Source says where the configuration came from; it is not read from
 	// the file.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,11 @@ type HTTP struct {
 	// TrustedProxy says a TLS-terminating proxy is in front: true (any
 	// peer), or the CIDRs it connects from (other peers are refused).
 	TrustedProxy TrustedProxy `yaml:"trusted_proxy"`
+	// MetricsAddr, when set, is a separate HOST:PORT listener serving
+	// Prometheus metrics at /metrics and health at /healthz and /readyz
+	// (docs/observability.md), for stdio and HTTP serve alike. It has no
+	// authentication: keep it on loopback or a private network.
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // AllowsUnauthenticated reports whether the configuration lets a
@@ -184,6 +190,9 @@ func (v *validator) checkHTTP(h HTTP) {
 	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
 		v.errorf("http.listen", "want HOST:PORT such as 127.0.0.1:8080: %v", err)
 	}
+	if err := CheckMetricsAddr(h.MetricsAddr); err != nil {
+		v.errorf("http.metrics_addr", "%v", err)
+	}
 	if h.MaxBody < 1<<10 || h.MaxBody > 1<<30 {
 		v.errorf("http.max_body", "must be between 1024 (1 KiB) and 1073741824 (1 GiB) bytes, got %d", h.MaxBody)
 	}
@@ -243,4 +252,20 @@ func (v *validator) fileExists(path, p string) {
 	case st.IsDir():
 		v.errorf(path, "%s is a directory; want a PEM file", p)
 	}
+}
+
+// CheckMetricsAddr checks a metrics listener address (http.metrics_addr,
+// serve --metrics): empty (off) or HOST:PORT with a numeric port.
+func CheckMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT such as 127.0.0.1:9464: %v", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("want HOST:PORT such as 127.0.0.1:9464: port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }

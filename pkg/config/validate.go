@@ -103,6 +103,7 @@ func (v *validator) check(c *Config) {
 	v.checkUpstreams(c.Upstreams)
 	v.checkHTTP(c.HTTP)
 	v.checkAuth(c.Auth)
+	v.checkTelemetry(c.Telemetry)
 }
 
 func (v *validator) checkIdentity(id Identity) {

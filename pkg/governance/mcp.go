@@ -88,6 +88,7 @@ func (p *Pipeline) ServerOptions(resolve Resolver) []server.ServerOption {
 		}
 		c := Call{Client: ClientName(ctx), Method: string(mcp.MethodToolsCall)}
 		if req, ok := message.(*mcp.CallToolRequest); ok {
+			ctx = p.WithTraceParent(ctx, req.Params.Meta)
 			c.Tool, c.Args = req.Params.Name, req.GetArguments()
 			// A tool the server holds back (an unapproved upstream tool)
 			// is still known to the resolver: its refusal is recorded.
@@ -148,6 +149,7 @@ func (p *Pipeline) ToolMiddleware(resolve Resolver) server.ToolHandlerMiddleware
 			if r, ok := resolve(req.Params.Name); ok && r.Access != nil {
 				c.Access, c.Upstream, c.UpstreamTool = r.Access, r.Upstream, r.UpstreamTool
 			}
+			ctx = p.WithTraceParent(ctx, req.Params.Meta)
 			return p.Run(ctx, c, func(ctx context.Context) (*mcp.CallToolResult, error) { return next(ctx, req) })
 		}
 	}

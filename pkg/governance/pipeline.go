@@ -27,11 +27,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/policy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
 	"github.com/agentmesh/agentmesh/pkg/scope"
@@ -78,7 +81,12 @@ type Options struct {
 	CallerScopes func(c *caller.Caller) (set scope.Set, ok bool)
 	// Console receives one line per call (stderr in serve); nil for none.
 	Console Console
-	Now     func() time.Time
+	// Metrics, when set, count and time every call (pkg/metrics).
+	Metrics *metrics.Metrics
+	// Tracer, when set, traces every call (observe.go); nil: no spans and
+	// no cost.
+	Tracer trace.Tracer
+	Now    func() time.Time
 }
 
 // Pipeline governs calls.
@@ -153,6 +161,8 @@ type outcome struct {
 	ahead *audit.Entry
 	// target is what the call was about, for the console (redacted).
 	target string
+	// limitRule is the rule whose limit refused the call (metrics).
+	limitRule string
 }
 
 // Run governs one call. The returned result is what the client sees; the
@@ -160,7 +170,9 @@ type outcome struct {
 // for policy denials, which are tool results with isError).
 func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolResult, error) {
 	start := p.opts.Now()
-	o, res := p.decide(ctx, c, start, next)
+	ctx, ob := p.observe(ctx, c)
+	o, res := p.decide(ctx, c, start, next, ob)
+	ob.decidedNow()
 	// Every text that is stored or shown is redacted: a refusal's reason
 	// may repeat the URL or argument it refuses, secrets included.
 	o.reason = p.redactText(context.WithoutCancel(ctx), o.reason)
@@ -178,18 +190,22 @@ func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolRes
 	// tool may already have acted.
 	var logged audit.Entry
 	var err error
+	actx, end := ob.phase(context.WithoutCancel(ctx), "audit.commit")
 	if p.opts.BatchedAudit {
-		err = p.opts.Log.Enqueue(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
+		err = p.opts.Log.Enqueue(actx, entry, p.opts.Trust.Hook(o.event))
 	} else {
-		logged, err = p.opts.Log.Append(context.WithoutCancel(ctx), entry, p.opts.Trust.Hook(o.event))
+		logged, err = p.opts.Log.Append(actx, entry, p.opts.Trust.Hook(o.event))
 	}
+	end(err)
 	if err != nil {
+		ob.done(c, o, string(audit.ResultError))
 		// Fail closed: the log does not show this call, so its result is
 		// not returned.
 		p.console(c, o, audit.Entry{}, fmt.Errorf("audit append failed: %w", err))
 		return mcp.NewToolResultError(fmt.Sprintf("agentmesh: call refused: the audit log could not record it (%v)", err)), nil
 	}
 	p.console(c, o, logged, nil)
+	ob.done(c, o, string(o.result))
 	return res, nil
 }
 
@@ -296,11 +312,13 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 
 // decide runs every step before the audit append and returns the outcome
 // and the result for the client.
-func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Next) (outcome, *mcp.CallToolResult) {
+func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Next, ob *callObs) (outcome, *mcp.CallToolResult) {
 	deny := func(o outcome) (outcome, *mcp.CallToolResult) {
 		return o, mcp.NewToolResultError(o.reason)
 	}
-	a := p.admit(ctx, c)
+	pctx, end := ob.phase(ctx, "policy")
+	a := p.admit(pctx, c)
+	end(nil)
 	if a.refused != nil {
 		return deny(*a.refused)
 	}
@@ -352,7 +370,10 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 		}
 		return nil
 	})
-	res, err := next(ctx)
+	ob.decidedNow()
+	tctx, end := ob.phase(ctx, "execute_tool "+c.Tool, attribute.String("gen_ai.tool.name", c.Tool))
+	res, err := next(tctx)
+	end(err)
 	if err != nil {
 		var ref *tools.Refusal
 		if errors.As(err, &ref) {
@@ -534,6 +555,7 @@ func (p *Pipeline) policyOutcome(d policy.Decision, now time.Time, c Call, targe
 		}
 		if m.Limit != "" {
 			o.event = trust.Event{Kind: trust.RateLimited, Once: m.Rule, Until: now.Add(limitWindow(m.Limit))}
+			o.limitRule = m.Rule
 			return o
 		}
 		trustOnly = trustOnly && m.ReadsTrust

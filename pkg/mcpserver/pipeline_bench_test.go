@@ -2,6 +2,9 @@ package mcpserver
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,15 +23,21 @@ import (
 // the whole pipeline as serve runs it (trust, credential, guards, scope,
 // policy, the tool, redaction, the audit append with its trust update),
 // without the MCP transport: durable (synchronous=full, a commit per
-// call), synchronous=normal, and batched (batch_window=5ms). Every result
-// is checked.
+// call), synchronous=normal, and batched (batch_window=5ms); and
+// synchronous=normal again with Prometheus metrics on, and with metrics
+// and traces (exported to a loopback OTLP receiver that discards them),
+// for their per-call cost. Every result is checked.
 func BenchmarkGovernedRead(b *testing.B) {
 	content := strings.Repeat("benign line of text for the benchmark, nothing to see.\n", 19)[:1024]
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	defer sink.Close()
 	for _, mode := range []struct {
-		name   string
-		sync   string
-		window time.Duration
-	}{{"durable", "full", 0}, {"normal", "normal", 0}, {"batch_window=5ms", "full", 5 * time.Millisecond}} {
+		name            string
+		sync            string
+		window          time.Duration
+		metrics, traces bool
+	}{{"durable", "full", 0, false, false}, {"normal", "normal", 0, false, false}, {"batch_window=5ms", "full", 5 * time.Millisecond, false, false},
+		{"normal+metrics", "normal", 0, true, false}, {"normal+metrics+traces", "normal", 0, true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			dir := b.TempDir()
 			os.MkdirAll(filepath.Join(dir, "files"), 0o700)
@@ -43,7 +52,10 @@ func BenchmarkGovernedRead(b *testing.B) {
 			cfg.Audit.BatchWindow = config.Duration(mode.window)
 			cfg.Policies.Paths = nil
 			cfg.Tools.Filesystem.Roots = []config.Root{{Path: filepath.Join(dir, "files"), Mount: "/data", Access: config.AccessRead}}
-			rt, err := Open(context.Background(), &cfg, Options{})
+			if mode.traces {
+				cfg.Telemetry.OTLPEndpoint = sink.URL
+			}
+			rt, err := Open(context.Background(), &cfg, Options{Metrics: mode.metrics})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,12 +16,14 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/policy"
 	"github.com/agentmesh/agentmesh/pkg/proxy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
@@ -45,6 +47,9 @@ type Options struct {
 	SandboxArgs []string
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// Metrics turns Prometheus metrics on (serve --metrics); they are on
+	// too when http.metrics_addr is set. ServeMetrics serves them.
+	Metrics bool
 }
 
 // Runtime is a running server's parts.
@@ -62,6 +67,8 @@ type Runtime struct {
 	Tools    []tools.Tool
 	// Proxy governs the upstream MCP servers; nil without upstreams.
 	Proxy *proxy.Proxy
+	// Metrics are the server's Prometheus metrics; nil when off.
+	Metrics *metrics.Metrics
 
 	opts    Options
 	closers []func() error
@@ -72,6 +79,8 @@ type Runtime struct {
 	policy  *policyWatch
 	// approver asks users (elicitation); its server is set by buildServer.
 	approver *elicitApprover
+	// tracer traces calls; nil when no OTLP endpoint is configured.
+	tracer trace.Tracer
 }
 
 func (o Options) now() time.Time {
@@ -109,6 +118,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 		return err
 	}
 	rt.Dir = d
+	rt.openMetrics()
 	created, err := rt.ensureIdentity()
 	if err != nil {
 		return err
@@ -116,7 +126,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if rt.DB, err = d.OpenDB(ctx, cfg.Audit.Synchronous); err != nil {
 		return err
 	}
-	logOpts := auditlog.Options{Now: rt.opts.Now, OnWitnessError: func(err error) { rt.warnf("%v", err) }, BatchWindow: cfg.Audit.BatchWindow.D(),
+	logOpts := auditlog.Options{Now: rt.opts.Now, Metrics: rt.Metrics, OnWitnessError: func(err error) { rt.warnf("%v", err) }, BatchWindow: cfg.Audit.BatchWindow.D(),
 		OnEnqueuedError: func(err error) {
 			rt.warnf("a batched audit commit failed, its entries are lost, and every call is refused from now on (audit.batch_window): %v", err)
 		}}
@@ -129,6 +139,10 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if rt.Log, err = auditlog.Open(ctx, rt.DB, rt.ID, logOpts); err != nil {
 		return err
 	}
+	rt.watchLog()
+	if err := rt.openTracer(ctx); err != nil {
+		return err
+	}
 	if created {
 		cur := rt.ID.Doc.Current()
 		if _, err := rt.Log.Append(ctx, audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionIdentityCreated,
@@ -136,7 +150,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 			return err
 		}
 	}
-	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now, Cache: trust.NewCache()}
+	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now, Cache: trust.NewCache(), Metrics: rt.Metrics}
 	if err := rt.openCredentials(); err != nil {
 		return err
 	}
@@ -164,7 +178,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
 		Log: rt.Log, BatchedAudit: cfg.Audit.BatchWindow > 0, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
-		Approver: rt.approver, CallerScopes: grants,
+		Approver: rt.approver, CallerScopes: grants, Metrics: rt.Metrics, Tracer: rt.tracer,
 	})
 	if len(cfg.Upstreams) > 0 {
 		reserved := make([]string, 0, len(rt.Tools))
@@ -181,7 +195,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 		rt.Proxy = proxy.New(proxy.Options{
 			Upstreams: ups, Pipeline: rt.Pipeline, Reserved: reserved, Version: rt.version(), Stderr: rt.opts.Stderr, Warnf: rt.warnf,
 			Pins:     &toolpin.Store{DB: rt.DB, Log: rt.Log, Agent: rt.ID.DID(), Now: rt.opts.Now},
-			Redactor: red,
+			Redactor: red, Metrics: rt.Metrics,
 		})
 	}
 	rt.buildServer()

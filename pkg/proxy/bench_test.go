@@ -16,13 +16,20 @@ import (
 )
 
 // TestMain lets the test binary serve as a stdio upstream: with
-// PROXY_TEST_UPSTREAM=1 it runs an echo server instead of the tests.
+// PROXY_TEST_UPSTREAM=1 it runs an echo server instead of the tests
+// (=die: with a tool "die" that makes it exit).
 func TestMain(m *testing.M) {
-	if os.Getenv("PROXY_TEST_UPSTREAM") == "1" {
+	if mode := os.Getenv("PROXY_TEST_UPSTREAM"); mode == "1" || mode == "die" {
 		s := server.NewMCPServer("echo-upstream", "1.0.0", server.WithToolCapabilities(true))
 		s.AddTool(mcp.NewTool("echo", mcp.WithString("message", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return mcp.NewToolResultText("Echo: " + req.GetString("message", "")), nil
 		})
+		if mode == "die" {
+			s.AddTool(mcp.NewTool("die"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				os.Exit(3)
+				return nil, nil
+			})
+		}
 		if err := server.ServeStdio(s); err != nil {
 			os.Exit(1)
 		}

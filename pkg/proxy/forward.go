@@ -11,6 +11,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/agentmesh/agentmesh/pkg/governance"
 )
 
 // Forwarding tools/call to its upstream, with progress under the client's
@@ -84,6 +86,10 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 			}
 		}()
 		meta["progressToken"] = ours
+		// The upstream's spans join the trace under this call's tool span
+		// (W3C Trace Context in _meta, the MCP convention), replacing the
+		// client's traceparent when agentmesh traces.
+		governance.InjectTraceParent(ctx, meta)
 		params["_meta"] = meta
 		defer r.up.begin(ctx, r.exposed)()
 		raw, err := r.up.callAlive(ctx, "tools/call", params, t.alive)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/governance"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/redact"
 	"github.com/agentmesh/agentmesh/pkg/scope"
 	"github.com/agentmesh/agentmesh/pkg/toolpin"
@@ -58,6 +59,8 @@ type Options struct {
 	// messages, completion values go through Pipeline); nil passes them
 	// unscanned.
 	Redactor *redact.Redactor
+	// Metrics, when set, count upstream restarts and tool pin changes.
+	Metrics *metrics.Metrics
 }
 
 // Proxy is the set of governed upstreams behind one MCP server.
@@ -365,7 +368,11 @@ func (p *Proxy) refreshTools(ctx context.Context, u *upstream, c *conn) error {
 		// Without pins nothing of this upstream can be vouched for.
 		return err
 	}
+	changed := 0
 	for _, ch := range changes {
+		if ch.Kind != "pinned" { // a first sight is no change
+			changed++
+		}
 		switch {
 		case ch.Blocks():
 			p.warnf("upstream %s: tool %s is %s and blocked until approved: see `agentmesh tools diff %s`", u.cfg.Name, ch.Exposed, ch.Kind, ch.Exposed)
@@ -376,6 +383,7 @@ func (p *Proxy) refreshTools(ctx context.Context, u *upstream, c *conn) error {
 			p.warnf("upstream %s: tool %s: possible tool poisoning (%s in %s): %s", u.cfg.Name, ch.Exposed, f.Rule, f.Field, f.Excerpt)
 		}
 	}
+	p.opts.Metrics.ToolPinChanged(u.cfg.Name, changed)
 	pins, err := p.opts.Pins.List(ctx, u.cfg.Name)
 	if err != nil {
 		return err
@@ -501,3 +509,15 @@ func (p *Proxy) watchApprovals(ctx context.Context) {
 }
 
 var approvalPoll = time.Second
+
+// NotStarted names each upstream without a session now, with why
+// (readiness: /readyz).
+func (p *Proxy) NotStarted() map[string]string {
+	out := map[string]string{}
+	for _, u := range p.ups {
+		if why := u.down(); why != "" {
+			out[u.cfg.Name] = why
+		}
+	}
+	return out
+}

@@ -102,6 +102,7 @@ func (u *upstream) run(ctx context.Context) {
 				backoff = minBackoff
 			}
 			u.p.warnf("upstream %s exited (%s); restarting in %s", u.cfg.Name, status, backoff)
+			u.p.opts.Metrics.UpstreamRestarted(u.cfg.Name)
 		}
 		select {
 		case <-ctx.Done():
@@ -302,3 +303,13 @@ func listAll(ctx context.Context, c *conn, method, key string) ([]json.RawMessag
 }
 
 const maxPages = 100
+
+// down says why the upstream has no session now ("" when it has one).
+func (u *upstream) down() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.cur != nil {
+		return ""
+	}
+	return u.lastErr
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
@@ -31,6 +32,8 @@ type Store struct {
 	// process's audit appends stored, each valid until any other commit
 	// to the database (state.DB.ChangeToken); nil reads every time.
 	Cache *Cache
+	// Metrics, when set, count revocations.
+	Metrics *metrics.Metrics
 }
 
 // Cache holds trust states read from the database, each with the change
@@ -214,6 +217,9 @@ func (s *Store) Hook(ev Event) auditlog.Hook {
 		}
 		if s.Cache != nil {
 			auditlog.OnCommit(ctx, func(c state.Commit) { s.Cache.committed(subject, after, c) })
+		}
+		if after.Revoked && !before.Revoked && s.Metrics != nil {
+			auditlog.OnCommit(ctx, func(state.Commit) { s.Metrics.Revoked() })
 		}
 		score := after.Score
 		e.TrustScore = &score

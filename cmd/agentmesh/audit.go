@@ -302,6 +302,9 @@ type auditVerifyOptions struct {
 	Proof       string
 	Key         string
 	NoWitness   bool
+	// Database is a PostgreSQL state database to verify instead of the
+	// state directory's SQLite log (a fleet's shared log).
+	Database    string
 	WitnessKeys []string
 }
 
@@ -355,6 +358,7 @@ state directory, so an auditor can check it on another machine.`,
 	f.StringVar(&opts.Proof, "proof", "", "verify an inclusion proof file instead of the log ('-': stdin)")
 	f.StringVar(&opts.Key, "key", "", "with --proof: the log's verifier key, or a file holding it or identity.json")
 	f.BoolVar(&opts.NoWitness, "no-witness", false, "accept a log without a witness (copied from another machine) and start one")
+	f.StringVar(&opts.Database, "database", "", "verify the audit log in this PostgreSQL state database (postgres://...; a fleet's, or `state migrate`'s copy) instead of the state directory's")
 	f.StringArrayVar(&opts.WitnessKeys, "witness-key", nil, "require a cosignature by this external witness (verifier key; repeatable)")
 	return cmd
 }
@@ -365,6 +369,9 @@ func auditVerifyRun(g *globals, opts auditVerifyOptions) error {
 		return err
 	}
 	ctx := context.Background()
+	if opts.Database != "" {
+		return verifyPostgresRun(g, opts.Database, format)
+	}
 	if opts.Proof != "" && opts.Key != "" {
 		vs, err := proofVerifiers(opts.Key)
 		if err != nil {

@@ -277,6 +277,8 @@ type verdict struct {
 	Kind string `json:"kind"`
 	Seq  *int64 `json:"seq"`
 	Mode string `json:"mode"`
+	Size int64  `json:"size"`
+	Root string `json:"root"`
 }
 
 func (w *workspace) verify(args ...string) (verdict, int, string) {

@@ -118,6 +118,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newTrustCmd(g),
 		newToolsCmd(g),
 		newKeysCmd(g),
+		newStateCmd(g),
 		newStatusCmd(g),
 		newWitnessCmd(g),
 		newPolicyCmd(g),

@@ -24,6 +24,9 @@ type Filter struct {
 	Since  time.Time
 	// AfterSeq lists entries with seq > AfterSeq (-1: all).
 	AfterSeq int64
+	// Before, when positive, lists only entries with seq < Before (with
+	// AfterSeq, a page of the log).
+	Before int64
 	// Limit keeps the newest Limit entries (0: all).
 	Limit int
 }
@@ -59,6 +62,9 @@ func (f Filter) where(size int64) (string, []any) {
 	}
 	if !f.Since.IsZero() {
 		conds, args = append(conds, entryField("timestamp")+" >= ?"), append(args, audit.FormatTimestamp(f.Since))
+	}
+	if f.Before > 0 && f.Before < size {
+		size = f.Before
 	}
 	conds, args = append(conds, "seq > ?", "seq < ?"), append(args, f.AfterSeq, size)
 	return " WHERE " + strings.Join(conds, " AND "), args

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/agentmesh/agentmesh/pkg/pgstate/pgtest"
+)
+
+// TestStateMigrateToPostgres: a log written by real serve processes is
+// copied into PostgreSQL with the same size and root, `audit verify
+// --database` checks the copy, a second migration into the same database
+// is refused, and a tampered log is not copied at all.
+func TestStateMigrateToPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	w := newWorkspace(t)
+	s, stop, err := w.serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.calls(t, 40, 0)
+	stop()
+	v, code, out := w.verify()
+	if code != 0 || v.Size == 0 {
+		t.Fatalf("the SQLite log: %d %s", code, out)
+	}
+
+	stdout, stderr, code := w.agentmesh("state", "migrate", "--to", url, "--page-size", "7", "--output", "json")
+	if code != 0 {
+		t.Fatalf("state migrate: exit %d: %s", code, stderr)
+	}
+	var rep migrateReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("state migrate --output json: %v\n%s", err, stdout)
+	}
+	if rep.Entries != v.Size || rep.Root != v.Root {
+		t.Fatalf("migrated %d entries with root %s, the SQLite log has %d with %s", rep.Entries, rep.Root, v.Size, v.Root)
+	}
+	stdout, stderr, code = w.agentmesh("audit", "verify", "--database", url, "--output", "json")
+	var pv struct {
+		OK   bool   `json:"ok"`
+		Size int64  `json:"size"`
+		Root string `json:"root"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &pv) != nil || !pv.OK || pv.Size != v.Size || pv.Root != v.Root {
+		t.Fatalf("audit verify --database: exit %d %s %s", code, stdout, stderr)
+	}
+	if _, stderr, code = w.agentmesh("state", "migrate", "--to", url); code == 0 || !strings.Contains(stderr, "already holds") {
+		t.Fatalf("a second migration into the same database: exit %d %s", code, stderr)
+	}
+
+	// A log that does not verify is not copied.
+	e := w.entry(3)
+	e.Reason = "rewritten after the fact"
+	w.rewrite(3, e)
+	empty := pgtest.URL(t)
+	if _, stderr, code = w.agentmesh("state", "migrate", "--to", empty); code != 1 || !strings.Contains(stderr, "does not verify, so it is not copied") {
+		t.Fatalf("migrating a tampered log: exit %d %s", code, stderr)
+	}
+	stdout, _, _ = w.agentmesh("audit", "verify", "--database", empty, "--output", "json")
+	if json.Unmarshal([]byte(stdout), &pv) != nil || !pv.OK || pv.Size != 0 {
+		t.Fatalf("the database after a refused migration: %s", stdout)
+	}
+}

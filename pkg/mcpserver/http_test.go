@@ -25,22 +25,7 @@ func TestHTTPSessions(t *testing.T) {
 	}()
 	url := "http://" + <-addr + "/mcp"
 
-	post := func(session, body string) (int, string, string) {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
-			req.Header.Set("Mcp-Session-Id", session)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), string(b)
-	}
+	post := func(session, body string) (int, string, string) { return postMCP(t, url, session, body) }
 	const list = `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
 	code, sid, _ := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 	if code != 200 || sid == "" {
@@ -88,4 +73,25 @@ func openTestRuntime(t *testing.T, name string) *Runtime {
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt
+}
+
+// postMCP POSTs one JSON-RPC message to url (in session, at 2025-11-25,
+// when session is set) and returns the status, the Mcp-Session-Id the
+// answer names and the body.
+func postMCP(t *testing.T, url, session, body string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), string(b)
 }

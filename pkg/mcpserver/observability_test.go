@@ -54,23 +54,11 @@ func serveMCP(t *testing.T, rt *Runtime) func(body string) string {
 	url := "http://" + <-addr + Endpoint
 	session := ""
 	post := func(body string) string {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
-			req.Header.Set("Mcp-Session-Id", session)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		_, sid, b := postMCP(t, url, session, body)
 		if session == "" {
-			session = resp.Header.Get("Mcp-Session-Id")
+			session = sid
 		}
-		return string(b)
+		return b
 	}
 	post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"obs-test","version":"1"}}}`)
 	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)

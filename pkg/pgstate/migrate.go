@@ -16,7 +16,8 @@ type Migration struct {
 }
 
 // Migrations is the schema, oldest first. It mirrors pkg/state's SQLite
-// schema for what is stored here so far: the audit log.
+// schema for what is stored here so far: the audit log (pkg/pgaudit) and
+// the rate-limit counters (pkg/pglimit).
 var Migrations = []Migration{
 	{1, "audit_log", `
 CREATE TABLE meta (
@@ -57,6 +58,18 @@ CREATE TABLE audit_tree_state (
 	note bytea                               -- the checkpoint of size; NULL while empty
 );
 INSERT INTO audit_tree_state(id, size, root) VALUES (1, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));`},
+	// Exact sliding windows (pkg/pglimit, as SQLite's rate_limit_calls):
+	// one row per admitted call, at most Limit rows per key.
+	{2, "rate_limits", `
+CREATE TABLE rate_limit_calls (
+	id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	policy text NOT NULL,
+	rule   text NOT NULL,
+	agent  text NOT NULL,
+	ts     bigint NOT NULL -- Unix nanoseconds
+);
+CREATE INDEX rate_limit_calls_key ON rate_limit_calls(policy, rule, agent, ts);
+CREATE INDEX rate_limit_calls_ts ON rate_limit_calls(ts);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

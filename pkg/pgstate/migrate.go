@@ -17,7 +17,9 @@ type Migration struct {
 
 // Migrations is the schema, oldest first. It mirrors pkg/state's SQLite
 // schema for what is stored here so far: the audit log (pkg/pgaudit) and
-// the rate-limit counters (pkg/pglimit).
+// the rate-limit counters (pkg/pglimit), trust states (pkg/pgtrust), tool
+// pins (pkg/pgtoolpin), API keys (pkg/pgapikey), and the change versions
+// replicas follow (pkg/pgnotify).
 var Migrations = []Migration{
 	{1, "audit_log", `
 CREATE TABLE meta (
@@ -70,6 +72,17 @@ CREATE TABLE rate_limit_calls (
 );
 CREATE INDEX rate_limit_calls_key ON rate_limit_calls(policy, rule, agent, ts);
 CREATE INDEX rate_limit_calls_ts ON rate_limit_calls(ts);`},
+	// Live shared state (pkg/pgnotify): a change other replicas must see at
+	// once (a trust reset or revocation, a tool approval, a key revocation)
+	// bumps its row here in its own transaction and notifies; replicas poll
+	// the table too, in case a notification was missed.
+	{3, "state_versions", `
+CREATE TABLE state_versions (
+	kind    text NOT NULL,  -- trust, tool_pin, api_key
+	key     text NOT NULL,  -- subject, upstream/tool, key id
+	version bigint NOT NULL,
+	PRIMARY KEY (kind, key)
+);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

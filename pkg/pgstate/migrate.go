@@ -83,6 +83,13 @@ CREATE TABLE state_versions (
 	version bigint NOT NULL,
 	PRIMARY KEY (kind, key)
 );`},
+	// Trust states (pkg/pgtrust, as SQLite's trust_state): trust.State as
+	// JSON, per subject (the agent, or a caller).
+	{4, "trust_state", `
+CREATE TABLE trust_state (
+	subject text PRIMARY KEY,
+	state   jsonb NOT NULL
+);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

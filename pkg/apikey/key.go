@@ -140,7 +140,7 @@ func ValidateScope(s string) error {
 	return nil
 }
 
-// normalScopes validates scopes and drops repeats, keeping their order; the
+// NormalScopes validates scopes and drops repeats, keeping their order; the
 // result is never nil (stored as a JSON array).
 func NormalScopes(scopes []string) ([]string, error) {
 	out := make([]string, 0, len(scopes))

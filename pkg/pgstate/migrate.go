@@ -90,6 +90,22 @@ CREATE TABLE trust_state (
 	subject text PRIMARY KEY,
 	state   jsonb NOT NULL
 );`},
+	// API keys (pkg/pgapikey, as SQLite's api_keys): only the SHA-256 of a
+	// key is stored.
+	{5, "api_keys", `
+CREATE TABLE api_keys (
+	id             text PRIMARY KEY,       -- public id, also inside the key
+	caller         text NOT NULL,          -- caller name: the caller is key:NAME
+	hash           bytea NOT NULL CHECK (length(hash) = 32),
+	scopes         jsonb NOT NULL,         -- array of token scopes
+	created        timestamptz NOT NULL,
+	expires        timestamptz,            -- NULL: never
+	revoked_at     timestamptz,            -- NULL: active
+	revoked_reason text,
+	last_used      timestamptz,            -- updated at most once a minute
+	seq            bigint GENERATED ALWAYS AS IDENTITY -- creation order
+);
+CREATE INDEX api_keys_caller ON api_keys(caller);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

@@ -138,7 +138,7 @@ func (s *Store) Observe(ctx context.Context, upstream string, mode Mode, seen []
 			return nil, err
 		}
 		changes = cs
-		if e.Details, err = json.Marshal(map[string]any{"upstream": upstream, "pin": mode, "changes": cs}); err != nil {
+		if e.Details, err = ObservedDetails(upstream, mode, cs); err != nil {
 			return nil, err
 		}
 		return nil, nil
@@ -393,9 +393,21 @@ func (s *Store) Approve(ctx context.Context, p Pin, hash, by string) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil, fmt.Errorf("%s changed while it was being approved; look at `agentmesh tools diff %s` again", p.Exposed, p.Exposed)
 		}
-		e.Details, err = json.Marshal(map[string]any{"upstream": p.Upstream, "upstream_tool": p.Tool, "status_was": p.Status,
-			"previous_hash": p.PinnedHash, "approved_hash": p.CurrentHash, "by": by})
+		e.Details, err = ApprovedDetails(p, by)
 		return nil, err
 	})
 	return err
+}
+
+// ObservedDetails are the details of the tool_definition_changed entry
+// recording changes cs to upstream's pins: every store records the same.
+func ObservedDetails(upstream string, mode Mode, cs []Change) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"upstream": upstream, "pin": mode, "changes": cs})
+}
+
+// ApprovedDetails are the details of the tool_approved entry of p,
+// approved by by.
+func ApprovedDetails(p Pin, by string) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"upstream": p.Upstream, "upstream_tool": p.Tool, "status_was": p.Status,
+		"previous_hash": p.PinnedHash, "approved_hash": p.CurrentHash, "by": by})
 }

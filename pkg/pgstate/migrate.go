@@ -106,6 +106,23 @@ CREATE TABLE api_keys (
 	seq            bigint GENERATED ALWAYS AS IDENTITY -- creation order
 );
 CREATE INDEX api_keys_caller ON api_keys(caller);`},
+	// Tool pins (pkg/pgtoolpin, as SQLite's tool_pins).
+	{6, "tool_pins", `
+CREATE TABLE tool_pins (
+	upstream     text NOT NULL,
+	tool         text NOT NULL,   -- the upstream's own name
+	exposed      text NOT NULL,   -- the name clients see
+	pinned_hash  text,            -- approved definition; NULL: never approved
+	pinned_def   bytea,
+	current_hash text NOT NULL,   -- last seen definition; '': removed
+	current_def  bytea,
+	findings     jsonb NOT NULL,  -- poisoning patterns in current_def
+	first_seen   timestamptz NOT NULL,
+	changed_at   timestamptz NOT NULL,
+	approved_at  timestamptz,     -- NULL: never approved
+	approved_by  text NOT NULL,
+	PRIMARY KEY (upstream, tool)
+);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

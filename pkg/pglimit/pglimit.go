@@ -61,7 +61,9 @@ func (c *Counter) Admit(ctx context.Context, now time.Time, checks []ratelimit.C
 
 // AdmitTx is Admit inside a transaction the caller holds, so that the
 // counters commit (or roll back) with other state, such as the audit
-// entry of the same call. The key locks are held until tx ends.
+// entry of the same call. The key locks are held until tx ends. tx must be
+// read committed (as pgstate.DB.Write begins it): each count must see what
+// the previous holder of the lock committed.
 func (c *Counter) AdmitTx(ctx context.Context, tx pgx.Tx, now time.Time, checks []ratelimit.Check, decide func(used []int) bool) error {
 	var b pgx.Batch
 	for _, id := range lockIDs(checks) {

@@ -9,7 +9,7 @@ import (
 // format (so it accepts every generated key), and returns the id inside.
 func FuzzParse(f *testing.F) {
 	for i := 0; i < 4; i++ {
-		key, _, err := generate()
+		key, _, err := Generate()
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -58,8 +58,8 @@ var encoding = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 // ErrMalformed: the token is not an agentmesh API key at all.
 var ErrMalformed = errors.New("not an agentmesh API key (want amk_<id>_<secret>)")
 
-// generate returns a new key and its id.
-func generate() (key, id string, err error) {
+// Generate returns a new key and its id.
+func Generate() (key, id string, err error) {
 	var b [5 + secretBytes]byte // 5 bytes are exactly 8 base32 characters
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", "", fmt.Errorf("generating an API key: %w", err)
@@ -95,8 +95,8 @@ func isBase32(s string) bool {
 	return true
 }
 
-// hash is what the database stores for key.
-func hash(key string) []byte {
+// Hash is what the database stores for key: SHA-256 of its characters.
+func Hash(key string) []byte {
 	sum := sha256.Sum256([]byte(key))
 	return sum[:]
 }
@@ -140,9 +140,9 @@ func ValidateScope(s string) error {
 	return nil
 }
 
-// normalScopes validates scopes and drops repeats, keeping their order; the
+// NormalScopes validates scopes and drops repeats, keeping their order; the
 // result is never nil (stored as a JSON array).
-func normalScopes(scopes []string) ([]string, error) {
+func NormalScopes(scopes []string) ([]string, error) {
 	out := make([]string, 0, len(scopes))
 	seen := map[string]bool{}
 	for _, s := range scopes {

@@ -96,7 +96,7 @@ func (s *Store) Lookup(ctx context.Context, token string) (*caller.Caller, error
 	// An unknown id and a wrong secret are one error: the id is public
 	// (listings, the audit log), so telling them apart reveals nothing, but
 	// a caller has no use for the difference either.
-	got := hash(token)
+	got := Hash(token)
 	if !found || subtle.ConstantTimeCompare(got, r.hash) != 1 {
 		return nil, fmt.Errorf("%w (id %s)", ErrUnknown, id)
 	}

@@ -14,7 +14,7 @@ import (
 func TestRedactedByShape(t *testing.T) {
 	r := redact.New(redact.Options{DisableGitleaks: true})
 	for i := 0; i < 20; i++ {
-		key, _, err := generate()
+		key, _, err := Generate()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -89,7 +89,8 @@ func parseTime(s sql.NullString) time.Time {
 	return t
 }
 
-func (k *Key) setStatus(now time.Time) {
+// SetStatus sets k.Status from its revocation and expiry as of now.
+func (k *Key) SetStatus(now time.Time) {
 	switch {
 	case !k.RevokedAt.IsZero():
 		k.Status = Revoked
@@ -107,7 +108,7 @@ func (s *Store) Create(ctx context.Context, name string, scopes []string, expire
 	if err := ValidateCallerName(name); err != nil {
 		return "", Key{}, err
 	}
-	scopes, err := normalScopes(scopes)
+	scopes, err := NormalScopes(scopes)
 	if err != nil {
 		return "", Key{}, err
 	}
@@ -135,7 +136,7 @@ func (s *Store) Create(ctx context.Context, name string, scopes []string, expire
 			return nil, fmt.Errorf("the caller name %q is the id of an existing key; choose another name", name)
 		}
 		for tries := 0; ; tries++ {
-			key, id, err := generate()
+			key, id, err := Generate()
 			if err != nil {
 				return nil, err
 			}
@@ -156,20 +157,32 @@ func (s *Store) Create(ctx context.Context, name string, scopes []string, expire
 			exp = formatTime(k.Expires)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys(id, caller, hash, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
-			k.ID, name, hash(plain), string(rawScopes), formatTime(now), exp); err != nil {
+			k.ID, name, Hash(plain), string(rawScopes), formatTime(now), exp); err != nil {
 			return nil, fmt.Errorf("storing the key: %w", err)
 		}
-		d := map[string]any{"key_id": k.ID, "key_caller": caller.ForAPIKey(name).ID, "scopes": scopes, "by": s.Operator}
-		if exp != nil {
-			d["expires"] = k.Expires.Format(time.RFC3339)
-		}
-		e.Details, err = json.Marshal(d)
+		e.Details, err = CreatedDetails(k, s.Operator)
 		return nil, err
 	})
 	if err != nil {
 		return "", Key{}, fmt.Errorf("creating an API key for %s: %w", name, err)
 	}
 	return plain, k, nil
+}
+
+// CreatedDetails are the details of the api_key_created entry of k,
+// created by operator: every store records the same.
+func CreatedDetails(k Key, by string) (json.RawMessage, error) {
+	d := map[string]any{"key_id": k.ID, "key_caller": caller.ForAPIKey(k.Caller).ID, "scopes": k.Scopes, "by": by}
+	if !k.Expires.IsZero() {
+		d["expires"] = k.Expires.Format(time.RFC3339)
+	}
+	return json.Marshal(d)
+}
+
+// RevokedDetails are the details of the api_key_revoked entry of k,
+// revoked by operator.
+func RevokedDetails(k Key, by string) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"key_id": k.ID, "key_caller": caller.ForAPIKey(k.Caller).ID, "by": by})
 }
 
 const listQuery = `SELECT id, caller, scopes, created, expires, revoked_at, revoked_reason, last_used FROM api_keys`
@@ -200,7 +213,7 @@ func (s *Store) query(ctx context.Context, q querier, where string, args ...any)
 		k.Created = parseTime(sql.NullString{String: created, Valid: true})
 		k.Expires, k.RevokedAt, k.LastUsed = parseTime(expires), parseTime(revokedAt), parseTime(lastUsed)
 		k.RevokedReason = reason.String
-		k.setStatus(now)
+		k.SetStatus(now)
 		out = append(out, k)
 	}
 	return out, rs.Err()
@@ -273,7 +286,7 @@ func (s *Store) Revoke(ctx context.Context, target, reason string) ([]Key, error
 			if i > 0 {
 				f = audit.Entry{Agent: e.Agent, Action: e.Action, Reason: reason}
 			}
-			if f.Details, err = json.Marshal(map[string]any{"key_id": k.ID, "key_caller": caller.ForAPIKey(k.Caller).ID, "by": s.Operator}); err != nil {
+			if f.Details, err = RevokedDetails(k, s.Operator); err != nil {
 				return nil, err
 			}
 			if i == 0 {

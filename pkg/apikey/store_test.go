@@ -110,7 +110,7 @@ func TestLookupRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	expiring, _ := mustCreate(t, e.store, "temp", nil, t0.Add(time.Hour))
-	other, _, _ := generate()
+	other, _, _ := Generate()
 	flip := []byte(good)
 	flip[len(flip)-1] = map[bool]byte{true: 'b', false: 'a'}[flip[len(flip)-1] == 'a']
 

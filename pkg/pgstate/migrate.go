@@ -16,7 +16,10 @@ type Migration struct {
 }
 
 // Migrations is the schema, oldest first. It mirrors pkg/state's SQLite
-// schema for what is stored here so far: the audit log.
+// schema for what is stored here so far: the audit log (pkg/pgaudit) and
+// the rate-limit counters (pkg/pglimit), trust states (pkg/pgtrust), tool
+// pins (pkg/pgtoolpin), API keys (pkg/pgapikey), and the change versions
+// replicas follow (pkg/pgnotify).
 var Migrations = []Migration{
 	{1, "audit_log", `
 CREATE TABLE meta (
@@ -57,6 +60,69 @@ CREATE TABLE audit_tree_state (
 	note bytea                               -- the checkpoint of size; NULL while empty
 );
 INSERT INTO audit_tree_state(id, size, root) VALUES (1, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));`},
+	// Exact sliding windows (pkg/pglimit, as SQLite's rate_limit_calls):
+	// one row per admitted call, at most Limit rows per key.
+	{2, "rate_limits", `
+CREATE TABLE rate_limit_calls (
+	id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	policy text NOT NULL,
+	rule   text NOT NULL,
+	agent  text NOT NULL,
+	ts     bigint NOT NULL -- Unix nanoseconds
+);
+CREATE INDEX rate_limit_calls_key ON rate_limit_calls(policy, rule, agent, ts);
+CREATE INDEX rate_limit_calls_ts ON rate_limit_calls(ts);`},
+	// Live shared state (pkg/pgnotify): a change other replicas must see at
+	// once (a trust reset or revocation, a tool approval, a key revocation)
+	// bumps its row here in its own transaction and notifies; replicas poll
+	// the table too, in case a notification was missed.
+	{3, "state_versions", `
+CREATE TABLE state_versions (
+	kind    text NOT NULL,  -- trust, tool_pin, api_key
+	key     text NOT NULL,  -- subject, upstream/tool, key id
+	version bigint NOT NULL,
+	PRIMARY KEY (kind, key)
+);`},
+	// Trust states (pkg/pgtrust, as SQLite's trust_state): trust.State as
+	// JSON, per subject (the agent, or a caller).
+	{4, "trust_state", `
+CREATE TABLE trust_state (
+	subject text PRIMARY KEY,
+	state   jsonb NOT NULL
+);`},
+	// API keys (pkg/pgapikey, as SQLite's api_keys): only the SHA-256 of a
+	// key is stored.
+	{5, "api_keys", `
+CREATE TABLE api_keys (
+	id             text PRIMARY KEY,       -- public id, also inside the key
+	caller         text NOT NULL,          -- caller name: the caller is key:NAME
+	hash           bytea NOT NULL CHECK (length(hash) = 32),
+	scopes         jsonb NOT NULL,         -- array of token scopes
+	created        timestamptz NOT NULL,
+	expires        timestamptz,            -- NULL: never
+	revoked_at     timestamptz,            -- NULL: active
+	revoked_reason text,
+	last_used      timestamptz,            -- updated at most once a minute
+	seq            bigint GENERATED ALWAYS AS IDENTITY -- creation order
+);
+CREATE INDEX api_keys_caller ON api_keys(caller);`},
+	// Tool pins (pkg/pgtoolpin, as SQLite's tool_pins).
+	{6, "tool_pins", `
+CREATE TABLE tool_pins (
+	upstream     text NOT NULL,
+	tool         text NOT NULL,   -- the upstream's own name
+	exposed      text NOT NULL,   -- the name clients see
+	pinned_hash  text,            -- approved definition; NULL: never approved
+	pinned_def   bytea,
+	current_hash text NOT NULL,   -- last seen definition; '': removed
+	current_def  bytea,
+	findings     jsonb NOT NULL,  -- poisoning patterns in current_def
+	first_seen   timestamptz NOT NULL,
+	changed_at   timestamptz NOT NULL,
+	approved_at  timestamptz,     -- NULL: never approved
+	approved_by  text NOT NULL,
+	PRIMARY KEY (upstream, tool)
+);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

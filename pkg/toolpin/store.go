@@ -48,7 +48,9 @@ type Pin struct {
 	CurrentDef  []byte    `json:"-"`
 }
 
-func status(pinned sql.NullString, current string) Status {
+// StatusOf is the status of a pin whose approved hash is pinned (NULL:
+// never approved) and whose last seen hash is current ("": removed).
+func StatusOf(pinned sql.NullString, current string) Status {
 	switch {
 	case current == "":
 		return Removed
@@ -136,7 +138,7 @@ func (s *Store) Observe(ctx context.Context, upstream string, mode Mode, seen []
 			return nil, err
 		}
 		changes = cs
-		if e.Details, err = json.Marshal(map[string]any{"upstream": upstream, "pin": mode, "changes": cs}); err != nil {
+		if e.Details, err = ObservedDetails(upstream, mode, cs); err != nil {
 			return nil, err
 		}
 		return nil, nil
@@ -147,25 +149,26 @@ func (s *Store) Observe(ctx context.Context, upstream string, mode Mode, seen []
 	return changes, nil
 }
 
-type row struct {
-	pinned  sql.NullString
-	current string
-	exposed string
+// Stored is what the pin table holds of one tool, as Changes compares it.
+type Stored struct {
+	Pinned  sql.NullString // the approved definition's hash; NULL: never approved
+	Current string         // the last seen definition's hash; "": removed
+	Exposed string
 }
 
 func (s *Store) rows(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, upstream string) (map[string]row, error) {
+}, upstream string) (map[string]Stored, error) {
 	rs, err := q.QueryContext(ctx, `SELECT tool, pinned_hash, current_hash, exposed FROM tool_pins WHERE upstream = ?`, upstream)
 	if err != nil {
 		return nil, fmt.Errorf("reading tool pins: %w", err)
 	}
 	defer rs.Close()
-	m := map[string]row{}
+	m := map[string]Stored{}
 	for rs.Next() {
 		var tool string
-		var r row
-		if err := rs.Scan(&tool, &r.pinned, &r.current, &r.exposed); err != nil {
+		var r Stored
+		if err := rs.Scan(&tool, &r.Pinned, &r.Current, &r.Exposed); err != nil {
 			return nil, err
 		}
 		m[tool] = r
@@ -179,6 +182,13 @@ func (s *Store) diff(ctx context.Context, tx *sql.Tx, upstream string, mode Mode
 	if err != nil {
 		return nil, err
 	}
+	return Changes(rows, mode, seen, others), nil
+}
+
+// Changes computes the changes that what an upstream lists now (seen) makes
+// to its stored pins (rows, by the upstream's tool name): every store
+// decides them here, so that pins behave alike on every backend.
+func Changes(rows map[string]Stored, mode Mode, seen []Seen, others []string) []Change {
 	first := len(rows) == 0
 	var cs []Change
 	listed := map[string]bool{}
@@ -194,14 +204,14 @@ func (s *Store) diff(ctx context.Context, tx *sql.Tx, upstream string, mode Mode
 			c.Kind, c.PinnedHash = "new-pinned", h
 		case !ok:
 			c.Kind = "new"
-		case r.current == h && r.exposed == t.Exposed:
+		case r.Current == h && r.Exposed == t.Exposed:
 			continue
-		case r.current == h:
+		case r.Current == h:
 			c.Kind = "renamed" // only the exposed name moved (prefix changed)
-		case r.pinned.Valid && r.pinned.String == h:
+		case r.Pinned.Valid && r.Pinned.String == h:
 			c.Kind, c.PinnedHash = "restored", h
-		case r.pinned.Valid:
-			c.Kind, c.PinnedHash = "changed", r.pinned.String
+		case r.Pinned.Valid:
+			c.Kind, c.PinnedHash = "changed", r.Pinned.String
 		default:
 			c.Kind = "new" // never approved, and changed again
 		}
@@ -215,12 +225,12 @@ func (s *Store) diff(ctx context.Context, tx *sql.Tx, upstream string, mode Mode
 	sort.Strings(tools)
 	for _, tool := range tools {
 		r := rows[tool]
-		if listed[tool] || r.current == "" {
+		if listed[tool] || r.Current == "" {
 			continue
 		}
-		cs = append(cs, Change{Tool: tool, Exposed: r.exposed, Kind: "removed", PinnedHash: r.pinned.String})
+		cs = append(cs, Change{Tool: tool, Exposed: r.Exposed, Kind: "removed", PinnedHash: r.Pinned.String})
 	}
-	return cs, nil
+	return cs
 }
 
 func (s *Store) apply(ctx context.Context, tx *sql.Tx, upstream string, seen []Seen, cs []Change) error {
@@ -304,7 +314,7 @@ func (s *Store) List(ctx context.Context, upstream string) ([]Pin, error) {
 			return nil, err
 		}
 		p.PinnedHash = pinned.String
-		p.Status = status(pinned, p.CurrentHash)
+		p.Status = StatusOf(pinned, p.CurrentHash)
 		p.Findings = []Finding{}
 		if err := json.Unmarshal([]byte(findings), &p.Findings); err != nil {
 			// Never show a damaged row as a tool without flags.
@@ -327,6 +337,11 @@ func (s *Store) Find(ctx context.Context, name string) (Pin, error) {
 	if err != nil {
 		return Pin{}, err
 	}
+	return FindIn(pins, name)
+}
+
+// FindIn returns the pin of pins named name, as Find does.
+func FindIn(pins []Pin, name string) (Pin, error) {
 	var found []Pin
 	for _, p := range pins {
 		if p.Exposed == name || p.Upstream+"/"+p.Tool == name {
@@ -378,9 +393,21 @@ func (s *Store) Approve(ctx context.Context, p Pin, hash, by string) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil, fmt.Errorf("%s changed while it was being approved; look at `agentmesh tools diff %s` again", p.Exposed, p.Exposed)
 		}
-		e.Details, err = json.Marshal(map[string]any{"upstream": p.Upstream, "upstream_tool": p.Tool, "status_was": p.Status,
-			"previous_hash": p.PinnedHash, "approved_hash": p.CurrentHash, "by": by})
+		e.Details, err = ApprovedDetails(p, by)
 		return nil, err
 	})
 	return err
+}
+
+// ObservedDetails are the details of the tool_definition_changed entry
+// recording changes cs to upstream's pins: every store records the same.
+func ObservedDetails(upstream string, mode Mode, cs []Change) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"upstream": upstream, "pin": mode, "changes": cs})
+}
+
+// ApprovedDetails are the details of the tool_approved entry of p,
+// approved by by.
+func ApprovedDetails(p Pin, by string) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"upstream": p.Upstream, "upstream_tool": p.Tool, "status_was": p.Status,
+		"previous_hash": p.PinnedHash, "approved_hash": p.CurrentHash, "by": by})
 }

@@ -221,23 +221,34 @@ func (s *Store) Hook(ev Event) auditlog.Hook {
 		if after.Revoked && !before.Revoked && s.Metrics != nil {
 			auditlog.OnCommit(ctx, func(state.Commit) { s.Metrics.Revoked() })
 		}
-		score := after.Score
-		e.TrustScore = &score
-		if e.Details, err = withTrustEvent(e.Details, ev); err != nil {
-			return nil, err
-		}
-		tierBefore, tierAfter := s.Model.Tier(before.Score), s.Model.Tier(after.Score)
-		delta := after.Score - before.Score
-		if tierBefore == tierAfter && abs(delta) < ChangeThreshold && before.Revoked == after.Revoked {
-			return nil, nil
-		}
-		details, _ := json.Marshal(map[string]any{
-			"from": before.Score, "to": after.Score, "tier_from": tierBefore, "tier_to": tierAfter,
-			"revoked": after.Revoked, "cause": ev.Kind, "cause_seq": e.Seq,
-		})
-		changed := audit.Entry{Agent: e.Agent, Caller: e.Caller, Action: audit.ActionTrustChanged, TrustScore: &score, Details: details}
-		return []audit.Entry{changed}, nil
+		return s.Model.Stamp(e, ev, before, after)
 	}
+}
+
+// Stamp is what an audit hook does to entry e once its event ev moved the
+// subject's state from before to after: it sets the entry's trust_score
+// and records ev in its details (for replay), and returns a trust_changed
+// entry to append after it when the tier changed or the score moved by
+// ChangeThreshold or more. Every store's hook (this one, pkg/pgtrust's)
+// stamps entries with it, so their logs replay alike.
+func (m Model) Stamp(e *audit.Entry, ev Event, before, after State) ([]audit.Entry, error) {
+	score := after.Score
+	e.TrustScore = &score
+	var err error
+	if e.Details, err = withTrustEvent(e.Details, ev); err != nil {
+		return nil, err
+	}
+	tierBefore, tierAfter := m.Tier(before.Score), m.Tier(after.Score)
+	delta := after.Score - before.Score
+	if tierBefore == tierAfter && abs(delta) < ChangeThreshold && before.Revoked == after.Revoked {
+		return nil, nil
+	}
+	details, _ := json.Marshal(map[string]any{
+		"from": before.Score, "to": after.Score, "tier_from": tierBefore, "tier_to": tierAfter,
+		"revoked": after.Revoked, "cause": ev.Kind, "cause_seq": e.Seq,
+	})
+	changed := audit.Entry{Agent: e.Agent, Caller: e.Caller, Action: audit.ActionTrustChanged, TrustScore: &score, Details: details}
+	return []audit.Entry{changed}, nil
 }
 
 func abs(n int) int {

@@ -47,10 +47,12 @@ not verify is not copied), appends every entry with its own bytes in order
 (same seqs, same leaves, checkpoints signed by this identity under the same
 origin), then verifies the copy and compares its root with the original's:
 'agentmesh audit verify --database URL' then reports the same root and size.
+Trust states, rate-limit windows, API keys (their hashes) and tool pins
+follow in one transaction.
 
 The PostgreSQL URL may also come from AGENTMESH_DATABASE_URL. A database
-that already holds audit entries is refused. Trust state, rate-limit
-windows, tool pins and API keys are not copied yet (docs/postgres.md).`,
+that already holds audit entries is refused. Stop serve processes first:
+what they write meanwhile is not copied.`,
 		Example: `  agentmesh state migrate --to postgres://agentmesh:secret@db.internal/agentmesh
   AGENTMESH_DATABASE_URL=postgres://... agentmesh state migrate`,
 		Args: cobra.NoArgs,
@@ -77,6 +79,8 @@ type migrateReport struct {
 	Entries int64  `json:"entries"`
 	Root    string `json:"root"`
 	To      string `json:"to"`
+	// Copied is the rest of the shared state.
+	Copied stateCopied `json:"copied"`
 }
 
 func stateMigrateRun(g *globals, opts stateMigrateOptions) error {
@@ -160,11 +164,16 @@ func stateMigrateRun(g *globals, opts stateMigrateOptions) error {
 	if cp.Size != size || cp.Root.String() != rep.Root {
 		return problemf("state migrate: the copy's tree (%d entries, root %s) is not the original's (%d, %s)", cp.Size, cp.Root, size, rep.Root)
 	}
-	out := migrateReport{Entries: cp.Size, Root: cp.Root.String(), To: pg.Name}
+	copied, err := copySharedState(ctx, db, pg)
+	if err != nil {
+		return fmt.Errorf("state migrate: the audit log was copied, but the shared state was not (nothing of it is in %s): %w", pg.Name, err)
+	}
+	out := migrateReport{Entries: cp.Size, Root: cp.Root.String(), To: pg.Name, Copied: copied}
 	if format == ui.JSON {
 		return ui.WriteJSON(g.io.Out, out)
 	}
 	g.io.Success("copied %d audit entries to %s; the copy verifies with the original's root %s", out.Entries, out.To, out.Root)
+	g.io.Success("copied %d trust states, %d rate-limit window entries, %d API keys and %d tool pins", copied.TrustStates, copied.RateLimits, copied.APIKeys, copied.ToolPins)
 	return nil
 }
 

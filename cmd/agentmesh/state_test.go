@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/agentmesh/agentmesh/pkg/pgapikey"
+	"github.com/agentmesh/agentmesh/pkg/pgstate"
 	"github.com/agentmesh/agentmesh/pkg/pgstate/pgtest"
 )
 
@@ -21,6 +25,11 @@ func TestStateMigrateToPostgres(t *testing.T) {
 	}
 	s.calls(t, 40, 0)
 	stop()
+	key, stderr, code := w.agentmesh("keys", "create", "--caller", "ci", "--scopes", "mcp:tools", "--expires", "90d")
+	if code != 0 {
+		t.Fatalf("keys create: %s", stderr)
+	}
+	key = strings.TrimSpace(key)
 	v, code, out := w.verify()
 	if code != 0 || v.Size == 0 {
 		t.Fatalf("the SQLite log: %d %s", code, out)
@@ -34,8 +43,43 @@ func TestStateMigrateToPostgres(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("state migrate --output json: %v\n%s", err, stdout)
 	}
+	v, _, _ = w.verify() // keys create appended
 	if rep.Entries != v.Size || rep.Root != v.Root {
 		t.Fatalf("migrated %d entries with root %s, the SQLite log has %d with %s", rep.Entries, rep.Root, v.Size, v.Root)
+	}
+	if rep.Copied.TrustStates != 1 || rep.Copied.APIKeys != 1 {
+		t.Fatalf("copied %+v, want the server's trust state and the key", rep.Copied)
+	}
+	// The copy answers like the original: the trust score and the key.
+	db := w.sqlite()
+	var sqliteState string
+	db.QueryRow(`SELECT state FROM trust_state`).Scan(&sqliteState)
+	var keyCreated string
+	db.QueryRow(`SELECT created FROM api_keys`).Scan(&keyCreated)
+	db.Close()
+	pg, err := pgstate.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	var pgScore int
+	var pgCreated time.Time
+	if err := pg.Pool.QueryRow(context.Background(), `SELECT (state->>'score')::int FROM trust_state`).Scan(&pgScore); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Pool.QueryRow(context.Background(), `SELECT created FROM api_keys`).Scan(&pgCreated); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Score int `json:"score"`
+	}
+	json.Unmarshal([]byte(sqliteState), &st)
+	if who, err := (&pgapikey.Store{DB: pg}).Lookup(context.Background(), key); err != nil || who.ID != "key:ci" || !who.HasScope("mcp:tools") {
+		t.Fatalf("the copied key on PostgreSQL: %v, %v", who, err)
+	}
+	created, _ := time.Parse(time.RFC3339Nano, keyCreated)
+	if pgScore != st.Score || st.Score == 0 || !pgCreated.Equal(created) {
+		t.Fatalf("PostgreSQL: score %d, key created %s; SQLite: %s, %s", pgScore, pgCreated, sqliteState, keyCreated)
 	}
 	stdout, stderr, code = w.agentmesh("audit", "verify", "--database", url, "--output", "json")
 	var pv struct {

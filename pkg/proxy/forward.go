@@ -92,6 +92,9 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 		governance.InjectTraceParent(ctx, meta)
 		params["_meta"] = meta
 		defer r.up.begin(ctx, r.exposed)()
+		if p.wantsTask(ctx, req) {
+			return p.startTask(ctx, r, req, params, t.alive)
+		}
 		raw, err := r.up.callAlive(ctx, "tools/call", params, t.alive)
 		if err != nil {
 			return nil, err
@@ -156,6 +159,10 @@ func decodeCallToolResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
 			return nil, fmt.Errorf("content is missing")
 		}
 		res.Content = []mcp.Content{}
+	}
+	// Only agentmesh marks a result as an accepted task (tasks.go).
+	if res.Meta != nil {
+		delete(res.Meta.AdditionalFields, taskMarker)
 	}
 	return &res, nil
 }

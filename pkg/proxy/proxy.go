@@ -96,7 +96,11 @@ type Proxy struct {
 	// sessionEnd are called when a client session ends (OnSessionEnd).
 	sessionEndMu sync.Mutex
 	sessionEnd   []func(string)
-	subs         subState // subscriptions.go
+	subs         subState  // subscriptions.go
+	tasks        taskState // tasks.go
+	// answers are what agentmesh answered itself, for Wire: by session
+	// and request id (tasks.go).
+	answers sync.Map
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -115,6 +119,9 @@ type route struct {
 	// pinnedRaw is the approved definition shown while pinned is.
 	pinnedRaw json.RawMessage
 	pending   bool // not approved when last checked
+	// taskSupport is the definition's execution.taskSupport (MCP
+	// 2025-11-25, "Tasks: Tool-Level Negotiation"); tasks.go.
+	taskSupport mcp.TaskSupport
 }
 
 type promptRoute struct {
@@ -351,7 +358,7 @@ func (p *Proxy) refreshTools(ctx context.Context, u *upstream, c *conn) error {
 			continue
 		}
 		seen = append(seen, toolpin.Seen{Def: def, Exposed: t.Name})
-		routes[t.Name] = &route{up: u, tool: def.Name, exposed: t.Name, hash: def.Hash(), def: t, raw: rawT}
+		routes[t.Name] = &route{up: u, tool: def.Name, exposed: t.Name, hash: def.Hash(), def: t, raw: rawT, taskSupport: taskSupportOf(raw)}
 	}
 	mode := toolpin.Mode(u.cfg.Pin)
 	if mode == "" {
@@ -458,6 +465,10 @@ func exposedTool(raw json.RawMessage, name string) (mcp.Tool, error) {
 		return mcp.Tool{}, err
 	}
 	t.Name = name
+	// mcp-go must not run a task-augmented call as a task of its own:
+	// agentmesh relays it to the upstream (tasks.go). Clients see the
+	// upstream's execution member in the raw listing.
+	t.Execution = nil
 	t.InputSchema, t.OutputSchema = mcp.ToolInputSchema{}, mcp.ToolOutputSchema{}
 	t.RawInputSchema, t.RawOutputSchema = schemas.In, schemas.Out
 	if len(t.RawInputSchema) == 0 || string(t.RawInputSchema) == "null" {
@@ -470,6 +481,17 @@ func exposedTool(raw json.RawMessage, name string) (mcp.Tool, error) {
 		return mcp.Tool{}, err
 	}
 	return t, nil
+}
+
+// taskSupportOf is a raw tool's execution.taskSupport; "" when absent.
+func taskSupportOf(raw json.RawMessage) mcp.TaskSupport {
+	var t struct {
+		Execution struct {
+			TaskSupport mcp.TaskSupport `json:"taskSupport"`
+		} `json:"execution"`
+	}
+	json.Unmarshal(raw, &t)
+	return t.Execution.TaskSupport
 }
 
 // watchApprovals notices `agentmesh tools approve` run in another process

@@ -120,8 +120,8 @@ func (p *Proxy) unsubscribe(session, uri string) error {
 	return err
 }
 
-// endSession drops everything a client session held: its subscriptions
-// and its log level.
+// endSession drops everything a client session held: its subscriptions,
+// its log level and its tasks.
 func (p *Proxy) endSession(session string) {
 	p.subs.mu.Lock()
 	var uris []string
@@ -137,6 +137,7 @@ func (p *Proxy) endSession(session string) {
 		}
 	}
 	p.forgetLevel(session)
+	p.tasks.forget(session)
 	p.flushLogCounts()
 	p.sessionEndMu.Lock()
 	fs := p.sessionEnd

@@ -259,6 +259,8 @@ func (u *upstream) notification(n mcp.JSONRPCNotification) {
 		u.p.forwardLog(u, n.Params.AdditionalFields)
 	case "notifications/resources/updated":
 		u.p.forwardUpdated(u, n.Params.AdditionalFields)
+	case string(mcp.MethodNotificationTasksStatus):
+		u.p.forwardTaskStatus(u, n.Params.AdditionalFields)
 	}
 }
 

@@ -1,10 +1,12 @@
 // Package proxy governs existing MCP servers: agentmesh starts (stdio) or
 // connects to (streamable HTTP) each configured upstream, exposes its tools
 // under a namespace as the upstream wrote them, forwards resources, prompts,
-// logging, resource subscriptions and completions, relays the upstreams'
-// elicitation and sampling requests to clients as raw JSON, and puts every
-// tools/call, resources/read, prompts/get and completion/complete through
-// the same governance pipeline as the built-in tools. The server declares
+// logging, resource subscriptions, completions and tasks (tasks.go),
+// relays the upstreams' elicitation and sampling requests to clients as
+// raw JSON, and puts every tools/call (task-augmented or not, and the
+// deferred result of a task), resources/read, prompts/get and
+// completion/complete through the same governance pipeline as the
+// built-in tools. The server declares
 // the union of the upstreams' capabilities (capabilities.go).
 //
 // Each upstream tool's definition is pinned on first sight (pkg/toolpin);
@@ -15,7 +17,7 @@
 // Protocol: MCP 2025-11-25 towards upstreams (initialize handshake,
 // pagination, notifications/progress, notifications/cancelled,
 // notifications/message, notifications/resources/updated,
-// notifications/*/list_changed), and 2026-07-28 towards an upstream that
+// notifications/tasks/status, notifications/*/list_changed), and 2026-07-28 towards an upstream that
 // has no initialize (server/discover, _meta on every request; conn.go).
 package proxy
 

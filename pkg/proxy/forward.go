@@ -91,6 +91,10 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 		// client's traceparent when agentmesh traces.
 		governance.InjectTraceParent(ctx, meta)
 		params["_meta"] = meta
+		if bridgesInput(ctx, r.up) {
+			// The upstream's requests go to the round, not this request.
+			return p.roundCall(ctx, r, req, params, t.alive)
+		}
 		defer r.up.begin(ctx, r.exposed)()
 		if p.wantsTask(ctx, req) {
 			return p.startTask(ctx, r, req, params, t.alive)

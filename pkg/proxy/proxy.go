@@ -100,6 +100,7 @@ type Proxy struct {
 	sessionEnd   []func(string)
 	subs         subState  // subscriptions.go
 	tasks        taskState // tasks.go
+	rounds       sync.Map  // requestState → *round (rounds.go)
 	// answers are what agentmesh answered itself, for Wire: by session
 	// and request id (tasks.go).
 	answers sync.Map

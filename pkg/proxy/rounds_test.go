@@ -3,10 +3,14 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -73,5 +77,119 @@ func TestModernClientLegacyUpstreamElicitation(t *testing.T) {
 	}
 	if !relayed {
 		t.Errorf("the upstream's elicitation is not recorded as relayed")
+	}
+}
+
+// modernSubscriptionsUpstream speaks MCP 2026-07-28 only and offers
+// resource subscriptions, which that revision asks for with
+// subscriptions/listen. update sends notifications/resources/updated for
+// uri on the newest listen stream; filters are the filters of the listens
+// it was sent, in order.
+func modernSubscriptionsUpstream(t *testing.T) (url string, update func(uri string), filters func() []string) {
+	var mu sync.Mutex
+	var stream server.ClientSession
+	var seen []string
+	hooks := &server.Hooks{}
+	hooks.AddOnRequestInitialization(func(ctx context.Context, _ any, message any) error {
+		var m struct {
+			Method string `json:"method"`
+			Params struct {
+				Notifications json.RawMessage `json:"notifications"`
+			} `json:"params"`
+		}
+		raw, _ := message.(json.RawMessage)
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		switch m.Method {
+		case "initialize":
+			return errors.New("initialize was removed in 2026-07-28: use server/discover")
+		case "subscriptions/listen":
+			mu.Lock()
+			stream = server.ClientSessionFromContext(ctx)
+			seen = append(seen, string(m.Params.Notifications))
+			mu.Unlock()
+		}
+		return nil
+	})
+	s := server.NewMCPServer("modern-subs", "1.0.0", server.WithResourceCapabilities(true, false), server.WithHooks(hooks))
+	s.AddResource(mcp.NewResource("subs://a", "a"), func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: "subs://a", Text: "a"}}, nil
+	})
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	t.Cleanup(ts.Close)
+	update = func(uri string) {
+		mu.Lock()
+		defer mu.Unlock()
+		stream.NotificationChannel() <- mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
+			Method: "notifications/resources/updated", Params: mcp.NotificationParams{AdditionalFields: map[string]any{"uri": uri}}}}
+	}
+	filters = func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+	return ts.URL + "/mcp", update, filters
+}
+
+// TestModernUpstreamSubscriptions: a client's resources/subscribe to a
+// resource of a 2026-07-28-only upstream opens a subscriptions/listen for
+// its URI there; the upstream's notifications/resources/updated reach the
+// subscribed client; unsubscribing closes the listen, and the next
+// subscription opens a new one for what is subscribed then.
+func TestModernUpstreamSubscriptions(t *testing.T) {
+	url, update, filters := modernSubscriptionsUpstream(t)
+	rt := openRuntime(t, config.Upstream{Name: "ms", URL: url}, "")
+	c, err := client.NewInProcessClient(rt.MCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25" // resources/subscribe
+	init.Params.ClientInfo = mcp.Implementation{Name: "subscriber", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	updated := make(chan string, 10)
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/resources/updated" {
+			updated <- strings.Trim(toJSON(n.Params.AdditionalFields["uri"]), `"`)
+		}
+	})
+	sub := mcp.SubscribeRequest{}
+	sub.Params.URI = "subs://a"
+	if err := c.Subscribe(ctx, sub); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if got := filters(); len(got) != 1 || got[0] != `{"resourceSubscriptions":["subs://a"]}` {
+		t.Fatalf("the upstream's subscriptions/listen filters: %v", got)
+	}
+	update("subs://a")
+	select {
+	case uri := <-updated:
+		if uri != "subs://a" {
+			t.Fatalf("updated %s", uri)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream's notifications/resources/updated did not reach the subscribed client")
+	}
+	unsub := mcp.UnsubscribeRequest{}
+	unsub.Params.URI = "subs://a"
+	if err := c.Unsubscribe(ctx, unsub); err != nil {
+		t.Fatalf("unsubscribe: %v", err)
+	}
+	// The next subscription opens a listen of its own (a listen's filter
+	// is fixed): the closed one named only subs://a.
+	sub.Params.URI = "subs://b"
+	if err := c.Subscribe(ctx, sub); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if got := strings.Join(filters(), " "); got != `{"resourceSubscriptions":["subs://a"]} {"resourceSubscriptions":["subs://b"]}` {
+		t.Fatalf("the upstream's subscriptions/listen filters: %s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -319,5 +320,54 @@ func TestTasksIgnoredWithoutTaskUpstreams(t *testing.T) {
 	}
 	if m := rpc(t, url, a, 3, "tasks/get", `{"taskId":"x"}`); errorCode(m) != mcp.METHOD_NOT_FOUND {
 		t.Fatalf("tasks/get without task support: %s", toJSON(m))
+	}
+}
+
+// TestTasksOverStdio: the same relay through agentmesh's stdio transport
+// (its Wire sits on the lines): the CreateTaskResult and the governed
+// tasks/result reach the client.
+func TestTasksOverStdio(t *testing.T) {
+	rt, release, _ := openTaskRuntime(t, "")
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rt.ServeStdio(ctx, inR, outW); close(done) }()
+	t.Cleanup(func() { stop(); inW.Close(); outW.Close(); <-done })
+	lines := bufio.NewScanner(outR)
+	lines.Buffer(nil, 1<<20)
+	send := func(s string) {
+		if _, err := io.WriteString(inW, s+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await := func(id int) map[string]any {
+		for lines.Scan() {
+			var m map[string]any
+			if json.Unmarshal(lines.Bytes(), &m) == nil && m["id"] == float64(id) {
+				return m
+			}
+		}
+		t.Fatalf("no answer to request %d", id)
+		return nil
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"stdio","version":"1"}}}`)
+	await(1)
+	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"tk__slow","arguments":{"city":"Oslo"},"task":{}}}`)
+	created := await(2)
+	id, _ := created["result"].(map[string]any)["task"].(map[string]any)["taskId"].(string)
+	if id == "" {
+		t.Fatalf("tools/call with a task over stdio: %s", toJSON(created))
+	}
+	close(release)
+	send(`{"jsonrpc":"2.0","id":3,"method":"tasks/result","params":{"taskId":"` + id + `"}}`)
+	out := toJSON(await(3)["result"])
+	if !strings.Contains(out, "sunny in Oslo") || strings.Contains(out, "sk-proj-abc") {
+		t.Fatalf("tasks/result over stdio: %s", out)
+	}
+	send(`{"jsonrpc":"2.0","id":4,"method":"tasks/get","params":{"taskId":"other"}}`)
+	if m := await(4); errorCode(m) != mcp.INVALID_PARAMS {
+		t.Fatalf("tasks/get of an unknown task over stdio: %s", toJSON(m))
 	}
 }

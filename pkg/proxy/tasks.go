@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -44,10 +45,11 @@ import (
 //   - notifications/tasks/status from an upstream go to the session that
 //     owns the task, redacted like log messages.
 //
-// A task-augmented call of a tool whose upstream does not accept tasks,
-// or whose definition does not allow it (execution.taskSupport absent or
-// "forbidden"), is refused with -32601 and audited ("Tasks: Tool-Level
-// Negotiation"). When no upstream accepts tasks, agentmesh declares none
+// A task-augmented call of a built-in tool, of a tool whose upstream does
+// not accept tasks, or whose definition does not allow it
+// (execution.taskSupport absent or "forbidden"), and a call without a task
+// of a tool whose taskSupport is "required", are refused with -32601 and
+// audited ("Tasks: Tool-Level Negotiation"). When no upstream accepts tasks, agentmesh declares none
 // and a call's task member is ignored: the call runs synchronously
 // ("Task Support and Handling"). Requests of the 2026-07-28 revision,
 // which has no tasks/* methods of this shape, are left to mcp-go.
@@ -246,7 +248,7 @@ type taskAnswer struct {
 // agentmesh cannot relay, before mcp-go dispatches them (see taskState).
 // It returns errAnswered when it stored the answer for Wire.
 func (p *Proxy) interceptTask(ctx context.Context, raw json.RawMessage) error {
-	if !p.offered.tasks || !bytes.Contains(raw, []byte(`"task`)) {
+	if !p.offered.tasks || !bytes.Contains(raw, []byte(`"task`)) && !bytes.Contains(raw, []byte(`"tools/call"`)) {
 		return nil
 	}
 	var m struct {
@@ -275,20 +277,28 @@ func (p *Proxy) interceptTask(ctx context.Context, raw json.RawMessage) error {
 	}
 	switch mcp.MCPMethod(m.Method) {
 	case mcp.MethodToolsCall:
-		if m.Params.Task == nil {
-			return nil
-		}
 		p.mu.RLock()
 		r, ok := p.tools[m.Params.Name]
 		p.mu.RUnlock()
-		if !ok || r.taskAllowed() {
+		var why string
+		switch {
+		case !ok && m.Params.Task != nil && slices.Contains(p.opts.Reserved, m.Params.Name):
+			why = fmt.Sprintf("%s (built in) does not support task augmentation", m.Params.Name)
+			p.refuseTask(ctx, governance.Call{Tool: m.Params.Name}, why)
+			return fail(mcp.METHOD_NOT_FOUND, "%s", why)
+		case !ok:
 			return nil // unknown tools are refused (and audited) as usual
+		case m.Params.Task == nil && r.taskSupport == mcp.TaskSupportRequired && r.taskAllowed():
+			why = fmt.Sprintf("%s must be called as a task (its execution.taskSupport is required)", m.Params.Name)
+		case m.Params.Task == nil || r.taskAllowed():
+			return nil
+		default:
+			why = fmt.Sprintf("%s does not support task augmentation", m.Params.Name)
+			if c, _ := r.up.caps(); !c.tasks().toolCalls {
+				why = fmt.Sprintf("%s does not support task augmentation: upstream %s does not accept tasks", m.Params.Name, r.up.cfg.Name)
+			}
 		}
-		why := fmt.Sprintf("%s does not support task augmentation", m.Params.Name)
-		if c, _ := r.up.caps(); !c.tasks().toolCalls {
-			why = fmt.Sprintf("%s does not support task augmentation: upstream %s does not accept tasks", m.Params.Name, r.up.cfg.Name)
-		}
-		p.refuseTask(ctx, r, why)
+		p.refuseTask(ctx, governance.Call{Tool: r.exposed, Upstream: r.up.cfg.Name, UpstreamTool: r.tool}, why)
 		return fail(mcp.METHOD_NOT_FOUND, "%s", why)
 	case mcp.MethodTasksList:
 		return p.listTasks(ctx, session, answer)
@@ -320,15 +330,16 @@ func upstreamError(err error) taskAnswer {
 	return taskAnswer{code: mcp.INTERNAL_ERROR, msg: err.Error()}
 }
 
-// refuseTask audits a task-augmented call refused for its task member.
-func (p *Proxy) refuseTask(ctx context.Context, r *route, why string) {
+// refuseTask audits a call refused for its task member, or for the lack
+// of one (MCP 2025-11-25, "Tasks: Tool-Level Negotiation").
+func (p *Proxy) refuseTask(ctx context.Context, call governance.Call, why string) {
 	if p.opts.Pipeline == nil {
 		return
 	}
-	call := governance.Call{Tool: r.exposed, Client: governance.ClientName(ctx), Method: string(mcp.MethodToolsCall),
-		Upstream: r.up.cfg.Name, UpstreamTool: r.tool, Access: func(map[string]any) (tools.Access, error) {
-			return tools.Access{}, tools.Refuse("task-support", "%s", why)
-		}}
+	call.Client, call.Method = governance.ClientName(ctx), string(mcp.MethodToolsCall)
+	call.Access = func(map[string]any) (tools.Access, error) {
+		return tools.Access{}, tools.Refuse("task-support", "%s", why)
+	}
 	p.opts.Pipeline.Run(ctx, call, nil)
 }
 

@@ -24,7 +24,8 @@ import (
 // taskUpstream is an mcp-go server that accepts task-augmented tools/call
 // (MCP 2025-11-25, "Tasks"): slow may run as a task and waits for release
 // before answering with a secret in its text and structured content;
-// quick forbids tasks. calls counts the calls that reached it.
+// quick forbids tasks; must requires them. calls counts the calls that
+// reached it.
 func taskUpstream(t *testing.T) (url string, release chan struct{}, calls *atomic.Int64) {
 	release = make(chan struct{})
 	calls = &atomic.Int64{}
@@ -44,6 +45,12 @@ func taskUpstream(t *testing.T) (url string, release chan struct{}, calls *atomi
 	s.AddTool(mcp.NewTool("quick"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		calls.Add(1)
 		return mcp.NewToolResultText("quick"), nil
+	})
+	must := mcp.NewTool("must")
+	must.Execution = &mcp.ToolExecution{TaskSupport: mcp.TaskSupportRequired}
+	s.AddTool(must, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		calls.Add(1)
+		return mcp.NewToolResultText("must"), nil
 	})
 	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
 	t.Cleanup(ts.Close)
@@ -277,18 +284,29 @@ func TestTaskStatusReachesTheOwner(t *testing.T) {
 }
 
 // TestTaskAugmentationRefusedWhereUnsupported: a task-augmented call of a
-// tool that forbids tasks, or of an upstream that accepts none, is refused
-// with -32601 and audited, and never reaches the upstream ("Tasks:
-// Tool-Level Negotiation"); without the task member the same tools run.
+// tool that forbids tasks, of an upstream that accepts none, or of a
+// built-in tool, and a call without a task of a tool that requires one,
+// are refused with -32601 and audited, and never reach the upstream
+// ("Tasks: Tool-Level Negotiation"); without the task member the same
+// tools run.
 func TestTaskAugmentationRefusedWhereUnsupported(t *testing.T) {
-	rt, _, calls := openTaskRuntime(t, "", config.Upstream{Name: "wx", URL: upstreamServer(t)})
-	url := serveHTTP(t, rt)
+	url, _, calls := taskUpstream(t)
+	data := t.TempDir()
+	rt := openRuntimeWith(t, config.Upstream{Name: "tk", URL: url}, "", func(c *config.Config) {
+		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "wx", URL: upstreamServer(t)})
+		c.Tools.WithUpstreams, c.Tools.Filesystem.Enabled = true, true
+		c.Tools.Filesystem.Roots = []config.Root{{Path: data, Mount: "/data", Access: "read"}}
+	})
+	url = serveHTTP(t, rt)
 	a, _ := session(t, url)
-	for i, name := range []string{"tk__quick", "wx__forecast"} {
-		m := rpc(t, url, a, 2+i, "tools/call", `{"name":"`+name+`","arguments":{"city":"Oslo"},"task":{}}`)
+	for i, name := range []string{"tk__quick", "wx__forecast", "filesystem_list"} {
+		m := rpc(t, url, a, 2+i, "tools/call", `{"name":"`+name+`","arguments":{"city":"Oslo","path":"/data"},"task":{}}`)
 		if errorCode(m) != mcp.METHOD_NOT_FOUND {
 			t.Fatalf("task-augmented %s: %s, want error %d", name, toJSON(m), mcp.METHOD_NOT_FOUND)
 		}
+	}
+	if m := rpc(t, url, a, 6, "tools/call", `{"name":"tk__must","arguments":{}}`); errorCode(m) != mcp.METHOD_NOT_FOUND {
+		t.Fatalf("tk__must without a task: %s, want error %d", toJSON(m), mcp.METHOD_NOT_FOUND)
 	}
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("a refused task-augmented call reached the upstream (%d calls)", n)
@@ -299,7 +317,7 @@ func TestTaskAugmentationRefusedWhereUnsupported(t *testing.T) {
 	got := strings.Join(invocations(t, rt, func(e audit.Entry) string {
 		return strings.TrimSpace(e.Tool + " " + string(e.Result) + " " + strings.Join(e.Rules, ","))
 	}), "; ")
-	if want := "tk__quick blocked builtin:task-support; wx__forecast blocked builtin:task-support; tk__quick allowed"; got != want {
+	if want := "tk__quick blocked builtin:task-support; wx__forecast blocked builtin:task-support; filesystem_list blocked builtin:task-support; tk__must blocked builtin:task-support; tk__quick allowed"; got != want {
 		t.Fatalf("audited %q, want %q", got, want)
 	}
 }

@@ -56,8 +56,8 @@ import (
 type taskState struct {
 	mu   sync.Mutex
 	byID map[string]*taskRecord
-	// count is the number of tasks each session holds.
-	count map[string]int
+	// order is each session's task ids, oldest first.
+	order map[string][]string
 }
 
 // taskRecord is one task an upstream accepted for a client session.
@@ -71,7 +71,8 @@ type taskRecord struct {
 }
 
 // maxTasksPerSession bounds what one client session can make agentmesh
-// remember.
+// remember: beyond it, its oldest task is forgotten (a long stdio session
+// must not run out; the upstream may delete a task after its ttl anyway).
 const maxTasksPerSession = 1000
 
 // taskMarker marks the placeholder result of an accepted task, and
@@ -91,21 +92,19 @@ func (t *taskState) add(r *taskRecord) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.byID == nil {
-		t.byID, t.count = map[string]*taskRecord{}, map[string]int{}
+		t.byID, t.order = map[string]*taskRecord{}, map[string][]string{}
 	}
 	if _, ok := t.byID[r.id]; ok {
 		return fmt.Errorf("upstream %s answered with task id %q, which another task already has", r.up.cfg.Name, r.id)
 	}
 	t.byID[r.id] = r
-	t.count[r.session]++
+	ids := append(t.order[r.session], r.id)
+	for len(ids) > maxTasksPerSession {
+		delete(t.byID, ids[0])
+		ids = ids[1:]
+	}
+	t.order[r.session] = ids
 	return nil
-}
-
-// full says the session holds as many tasks as it may.
-func (t *taskState) full(session string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.count[session] >= maxTasksPerSession
 }
 
 // owned returns the task id of session; nil for an unknown task or one
@@ -157,12 +156,10 @@ func (t *taskState) byUpstream(u *upstream, id string) *taskRecord {
 func (t *taskState) forget(session string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, r := range t.byID {
-		if r.session == session {
-			delete(t.byID, id)
-		}
+	for _, id := range t.order[session] {
+		delete(t.byID, id)
 	}
-	delete(t.count, session)
+	delete(t.order, session)
 }
 
 func sessionOf(ctx context.Context) string {
@@ -196,9 +193,6 @@ func (p *Proxy) startTask(ctx context.Context, r *route, req mcp.CallToolRequest
 	session := sessionOf(ctx)
 	if !r.taskAllowed() {
 		return nil, fmt.Errorf("%s cannot run as a task", r.exposed)
-	}
-	if p.tasks.full(session) {
-		return nil, fmt.Errorf("this session holds %d tasks already; fetch their results or start a new session", maxTasksPerSession)
 	}
 	params["task"] = req.Params.Task
 	raw, err := r.up.callAlive(ctx, "tools/call", params, alive)

@@ -163,6 +163,9 @@ type outcome struct {
 	target string
 	// limitRule is the rule whose limit refused the call (metrics).
 	limitRule string
+	// task is the id of the task the call was accepted as, or whose
+	// deferred result this is (deferred.go).
+	task string
 }
 
 // Run governs one call. The returned result is what the client sees; the
@@ -173,6 +176,12 @@ func (p *Pipeline) Run(ctx context.Context, c Call, next Next) (*mcp.CallToolRes
 	ctx, ob := p.observe(ctx, c)
 	o, res := p.decide(ctx, c, start, next, ob)
 	ob.decidedNow()
+	return p.record(ctx, c, start, o, res, ob)
+}
+
+// record appends the entry of a decided call (the audit append and the
+// trust update in one transaction) and returns what the client sees.
+func (p *Pipeline) record(ctx context.Context, c Call, start time.Time, o outcome, res *mcp.CallToolResult, ob *callObs) (*mcp.CallToolResult, error) {
 	// Every text that is stored or shown is redacted: a refusal's reason
 	// may repeat the URL or argument it refuses, secrets included.
 	o.reason = p.redactText(context.WithoutCancel(ctx), o.reason)
@@ -371,9 +380,16 @@ func (p *Pipeline) decide(ctx context.Context, c Call, start time.Time, next Nex
 		return nil
 	})
 	ob.decidedNow()
+	// A tool may accept the call as a task (Defer): its result is
+	// governed when it is fetched (TaskResult).
+	d := &Deferred{call: c, pc: pc, pre: pre, acc: acc, ahead: ahead, approved: approved}
+	ctx = context.WithValue(ctx, deferKey{}, d)
 	tctx, end := ob.phase(ctx, "execute_tool "+c.Tool, attribute.String("gen_ai.tool.name", c.Tool))
 	res, err := next(tctx)
 	end(err)
+	if err == nil && d.taskID() != "" {
+		return withIntent(p.accepted(d), res)
+	}
 	if err != nil {
 		var ref *tools.Refusal
 		if errors.As(err, &ref) {
@@ -692,8 +708,15 @@ func (p *Pipeline) entry(ctx context.Context, c Call, start time.Time, o outcome
 		e.Caller = &audit.Caller{ID: who.ID, Kind: string(who.Kind), ClientID: who.ClientID, Scopes: who.Scopes}
 	}
 	e.Params, e.ParamsDigest = p.params(ctx, c.Args)
-	if o.access != "" {
-		e.Details, _ = json.Marshal(map[string]string{"access": o.access})
+	if o.access != "" || o.task != "" {
+		d := map[string]string{}
+		if o.access != "" {
+			d["access"] = o.access
+		}
+		if o.task != "" {
+			d["task"] = o.task
+		}
+		e.Details, _ = json.Marshal(d)
 	}
 	return e
 }

@@ -1,13 +1,18 @@
 package proxy
 
 import (
+	"encoding/json"
+
 	"github.com/mark3labs/mcp-go/server"
 )
 
 // offered is the union of the capabilities the upstreams declared in
 // initialize (MCP 2025-11-25, "Lifecycle: Capability Negotiation").
 type offered struct {
-	tools, resources, subscribe, prompts, logging, completions, tasks bool
+	tools, resources, subscribe, prompts, logging, completions bool
+	// tasks: some upstream accepts task-augmented tools/call (and
+	// taskCancel: one of those also tasks/cancel); tasks.go.
+	tasks, taskCancel bool
 }
 
 // union returns what the upstreams connected so far offer.
@@ -24,7 +29,9 @@ func (p *Proxy) union() offered {
 		o.prompts = o.prompts || c.Prompts != nil
 		o.logging = o.logging || c.Logging != nil
 		o.completions = o.completions || c.Completions != nil
-		o.tasks = o.tasks || len(c.Tasks) > 0 && string(c.Tasks) != "null"
+		t := c.tasks()
+		o.tasks = o.tasks || t.toolCalls
+		o.taskCancel = o.taskCancel || t.toolCalls && t.cancel
 	}
 	return o
 }
@@ -34,9 +41,12 @@ func (p *Proxy) union() offered {
 // logging and completions, each only if some upstream has it. agentmesh adds
 // listChanged to tools, resources and prompts, because it tells clients
 // when an upstream's catalog or a pin's approval changes what they see.
-// Tasks are not declared: agentmesh does not relay them yet, so tasks/*
-// is answered with -32601 and a tools/call's task member is not forwarded
-// (the upstream runs the call synchronously).
+// Tasks are declared when some upstream accepts task-augmented tools/call
+// (tasks.requests.tools.call), with list (answered by agentmesh from the
+// session's own tasks) and cancel when such an upstream offers it
+// (tasks.go). Without them, a tools/call's task member is ignored, as MCP
+// 2025-11-25 ("Tasks: Task Support and Handling") asks of a receiver that
+// does not declare the capability.
 //
 // It runs once, before the server serves (mcp-go's capability options are
 // not safe to apply while serving); an upstream that starts later adds its
@@ -59,6 +69,9 @@ func (p *Proxy) declareCapabilities() {
 	if o.completions {
 		opts = append(opts, server.WithCompletions())
 	}
+	if o.tasks {
+		opts = append(opts, server.WithTaskCapabilities(true, o.taskCancel, true))
+	}
 	for _, opt := range opts {
 		opt(p.srv)
 	}
@@ -78,4 +91,24 @@ func (u *upstream) isModern() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.lastModern
+}
+
+// taskCaps is what an upstream's tasks capability offers (MCP 2025-11-25,
+// "Tasks: Server Capabilities").
+type taskCaps struct{ toolCalls, list, cancel bool }
+
+func (c capabilities) tasks() taskCaps {
+	var t struct {
+		List     *struct{} `json:"list"`
+		Cancel   *struct{} `json:"cancel"`
+		Requests *struct {
+			Tools *struct {
+				Call *struct{} `json:"call"`
+			} `json:"tools"`
+		} `json:"requests"`
+	}
+	if len(c.Tasks) == 0 || json.Unmarshal(c.Tasks, &t) != nil {
+		return taskCaps{}
+	}
+	return taskCaps{toolCalls: t.Requests != nil && t.Requests.Tools != nil && t.Requests.Tools.Call != nil, list: t.List != nil, cancel: t.Cancel != nil}
 }

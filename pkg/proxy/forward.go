@@ -91,7 +91,14 @@ func (p *Proxy) forwardTool(r *route) server.ToolHandlerFunc {
 		// client's traceparent when agentmesh traces.
 		governance.InjectTraceParent(ctx, meta)
 		params["_meta"] = meta
+		if bridgesInput(ctx, r.up) {
+			// The upstream's requests go to the round, not this request.
+			return p.roundCall(ctx, r, req, params, t.alive)
+		}
 		defer r.up.begin(ctx, r.exposed)()
+		if p.wantsTask(ctx, req) {
+			return p.startTask(ctx, r, req, params, t.alive)
+		}
 		raw, err := r.up.callAlive(ctx, "tools/call", params, t.alive)
 		if err != nil {
 			return nil, err
@@ -156,6 +163,10 @@ func decodeCallToolResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
 			return nil, fmt.Errorf("content is missing")
 		}
 		res.Content = []mcp.Content{}
+	}
+	// Only agentmesh marks a result as an accepted task (tasks.go).
+	if res.Meta != nil {
+		delete(res.Meta.AdditionalFields, taskMarker)
 	}
 	return &res, nil
 }

@@ -48,6 +48,14 @@ func (p *Proxy) installHooks() {
 	h.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
 		p.endSession(s.SessionID())
 	})
+	// tasks/* are answered, and task-augmented calls agentmesh cannot
+	// relay refused, before mcp-go dispatches them (tasks.go).
+	h.AddOnRequestInitialization(func(ctx context.Context, _ any, message any) error {
+		if raw, ok := message.(json.RawMessage); ok {
+			return p.interceptTask(ctx, raw)
+		}
+		return nil
+	})
 	// Subscribing is forwarded before mcp-go answers, so that an upstream's
 	// refusal reaches the client as an error (hooks after the fact cannot
 	// fail the request).

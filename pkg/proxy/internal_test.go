@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/agentmesh/agentmesh/pkg/config"
 )
 
 func TestPrefixWriterPrefixesWholeLines(t *testing.T) {
@@ -132,5 +135,34 @@ func TestDecodeCallToolResult(t *testing.T) {
 		if err != nil || len(res.Content) != tc.blocks {
 			t.Errorf("%s: %+v, %v", tc.raw, res, err)
 		}
+	}
+}
+
+// TestTaskStateForgetsTheOldestBeyondItsBound: a session never runs out
+// of tasks; what it forgets first is its oldest, and other sessions keep
+// theirs.
+func TestTaskStateForgetsTheOldestBeyondItsBound(t *testing.T) {
+	var ts taskState
+	u := &upstream{cfg: config.Upstream{Name: "up"}}
+	if err := ts.add(&taskRecord{id: "other", up: u, session: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= maxTasksPerSession; i++ {
+		if err := ts.add(&taskRecord{id: fmt.Sprint(i), up: u, session: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ts.owned("a", "0") != nil || ts.owned("a", "1") == nil || ts.owned("a", fmt.Sprint(maxTasksPerSession)) == nil || ts.owned("b", "other") == nil {
+		t.Fatal("the bound did not forget exactly the session's oldest task")
+	}
+	if ts.owned("b", "1") != nil {
+		t.Fatal("a session owns another's task")
+	}
+	if err := ts.add(&taskRecord{id: "other", up: u, session: "a"}); err == nil {
+		t.Fatal("a reused task id was accepted")
+	}
+	ts.forget("a")
+	if ts.owned("a", "1") != nil || len(ts.ofSession("a")) != 0 || ts.owned("b", "other") == nil {
+		t.Fatal("forget did not drop exactly the ended session's tasks")
 	}
 }

@@ -1,10 +1,12 @@
 // Package proxy governs existing MCP servers: agentmesh starts (stdio) or
 // connects to (streamable HTTP) each configured upstream, exposes its tools
 // under a namespace as the upstream wrote them, forwards resources, prompts,
-// logging, resource subscriptions and completions, relays the upstreams'
-// elicitation and sampling requests to clients as raw JSON, and puts every
-// tools/call, resources/read, prompts/get and completion/complete through
-// the same governance pipeline as the built-in tools. The server declares
+// logging, resource subscriptions, completions and tasks (tasks.go),
+// relays the upstreams' elicitation and sampling requests to clients as
+// raw JSON, and puts every tools/call (task-augmented or not, and the
+// deferred result of a task), resources/read, prompts/get and
+// completion/complete through the same governance pipeline as the
+// built-in tools. The server declares
 // the union of the upstreams' capabilities (capabilities.go).
 //
 // Each upstream tool's definition is pinned on first sight (pkg/toolpin);
@@ -15,7 +17,7 @@
 // Protocol: MCP 2025-11-25 towards upstreams (initialize handshake,
 // pagination, notifications/progress, notifications/cancelled,
 // notifications/message, notifications/resources/updated,
-// notifications/*/list_changed), and 2026-07-28 towards an upstream that
+// notifications/tasks/status, notifications/*/list_changed), and 2026-07-28 towards an upstream that
 // has no initialize (server/discover, _meta on every request; conn.go).
 package proxy
 
@@ -96,7 +98,12 @@ type Proxy struct {
 	// sessionEnd are called when a client session ends (OnSessionEnd).
 	sessionEndMu sync.Mutex
 	sessionEnd   []func(string)
-	subs         subState // subscriptions.go
+	subs         subState  // subscriptions.go
+	tasks        taskState // tasks.go
+	rounds       sync.Map  // requestState → *round (rounds.go)
+	// answers are what agentmesh answered itself, for Wire: by session
+	// and request id (tasks.go).
+	answers sync.Map
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -115,6 +122,9 @@ type route struct {
 	// pinnedRaw is the approved definition shown while pinned is.
 	pinnedRaw json.RawMessage
 	pending   bool // not approved when last checked
+	// taskSupport is the definition's execution.taskSupport (MCP
+	// 2025-11-25, "Tasks: Tool-Level Negotiation"); tasks.go.
+	taskSupport mcp.TaskSupport
 }
 
 type promptRoute struct {
@@ -351,7 +361,7 @@ func (p *Proxy) refreshTools(ctx context.Context, u *upstream, c *conn) error {
 			continue
 		}
 		seen = append(seen, toolpin.Seen{Def: def, Exposed: t.Name})
-		routes[t.Name] = &route{up: u, tool: def.Name, exposed: t.Name, hash: def.Hash(), def: t, raw: rawT}
+		routes[t.Name] = &route{up: u, tool: def.Name, exposed: t.Name, hash: def.Hash(), def: t, raw: rawT, taskSupport: taskSupportOf(raw)}
 	}
 	mode := toolpin.Mode(u.cfg.Pin)
 	if mode == "" {
@@ -458,6 +468,10 @@ func exposedTool(raw json.RawMessage, name string) (mcp.Tool, error) {
 		return mcp.Tool{}, err
 	}
 	t.Name = name
+	// mcp-go must not run a task-augmented call as a task of its own:
+	// agentmesh relays it to the upstream (tasks.go). Clients see the
+	// upstream's execution member in the raw listing.
+	t.Execution = nil
 	t.InputSchema, t.OutputSchema = mcp.ToolInputSchema{}, mcp.ToolOutputSchema{}
 	t.RawInputSchema, t.RawOutputSchema = schemas.In, schemas.Out
 	if len(t.RawInputSchema) == 0 || string(t.RawInputSchema) == "null" {
@@ -470,6 +484,17 @@ func exposedTool(raw json.RawMessage, name string) (mcp.Tool, error) {
 		return mcp.Tool{}, err
 	}
 	return t, nil
+}
+
+// taskSupportOf is a raw tool's execution.taskSupport; "" when absent.
+func taskSupportOf(raw json.RawMessage) mcp.TaskSupport {
+	var t struct {
+		Execution struct {
+			TaskSupport mcp.TaskSupport `json:"taskSupport"`
+		} `json:"execution"`
+	}
+	json.Unmarshal(raw, &t)
+	return t.Execution.TaskSupport
 }
 
 // watchApprovals notices `agentmesh tools approve` run in another process

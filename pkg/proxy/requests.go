@@ -25,14 +25,23 @@ type inflight struct {
 	// notified is set when a log message was sent to the client for this
 	// call: it must be written before the call's result.
 	notified atomic.Bool
+	// round, for a 2026-07-28 client's call, takes the upstream's
+	// requests instead of the client's session (rounds.go).
+	round *round
 }
 
 // begin records a call in progress; the returned func ends it.
 func (u *upstream) begin(ctx context.Context, tool string) func() {
+	return u.beginRound(ctx, tool, nil)
+}
+
+// beginRound is begin for a call whose upstream requests go to rd, when
+// not nil (rounds.go).
+func (u *upstream) beginRound(ctx context.Context, tool string, rd *round) func() {
 	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern && info.LogLevel != "" {
 		u.p.lowerLevel(u, string(info.LogLevel))
 	}
-	c := &inflight{ctx: ctx, tool: tool}
+	c := &inflight{ctx: ctx, tool: tool, round: rd}
 	u.callsMu.Lock()
 	u.calls = append(u.calls, c)
 	u.callsMu.Unlock()
@@ -88,7 +97,13 @@ func (u *upstream) answer(_ context.Context, req transport.JSONRPCRequest) (*tra
 		u.p.recordRequest(u, "", req.Method, "refused: no client call in progress")
 		return fail(mcp.INVALID_REQUEST, "agentmesh relays %s only during a client's call to this server", req.Method)
 	}
-	result, err := u.p.relay(call.ctx, req.Method, raw)
+	var result json.RawMessage
+	var err error
+	if call.round != nil {
+		result, err = call.round.ask(req.Method, raw)
+	} else {
+		result, err = u.p.relay(call.ctx, req.Method, raw)
+	}
 	if err != nil {
 		u.p.recordRequest(u, call.tool, req.Method, "failed: "+err.Error())
 		return fail(mcp.INTERNAL_ERROR, "%s could not be relayed to the client: %v", req.Method, err)

@@ -3,9 +3,12 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -20,6 +23,13 @@ import (
 // subscribed to that URI. A restarted upstream is subscribed again to
 // every URI that still has subscribers. The updated notification carries
 // only the URI; reading it is governed like any resources/read.
+//
+// An upstream that speaks MCP 2026-07-28 only has no resources/subscribe:
+// agentmesh holds one subscriptions/listen request open to it (SEP-2575),
+// whose filter names every URI its clients subscribed to, and replaces it
+// whenever that set changes (a listen's filter is fixed when it opens). A
+// subscription is established when the upstream's
+// notifications/subscriptions/acknowledged lists its URI.
 
 type subState struct {
 	mu sync.Mutex
@@ -77,9 +87,6 @@ func (p *Proxy) subscribe(session, uri string) error {
 	if c, _ := u.caps(); c.Resources == nil || !c.Resources.Subscribe {
 		return fmt.Errorf("upstream %s, which serves %s, does not offer resource subscriptions", u.cfg.Name, uri)
 	}
-	if u.isModern() {
-		return fmt.Errorf("upstream %s speaks MCP %s, which has no resources/subscribe; agentmesh does not relay its subscriptions/listen", u.cfg.Name, ModernProtocolVersion)
-	}
 	p.subs.mu.Lock()
 	defer p.subs.mu.Unlock()
 	if p.subs.byURI == nil {
@@ -87,13 +94,22 @@ func (p *Proxy) subscribe(session, uri string) error {
 	}
 	s := p.subs.byURI[uri]
 	if s == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		defer cancel()
-		if _, err := u.call(ctx, string(mcp.MethodResourcesSubscribe), map[string]any{"uri": uri}); err != nil {
-			return err
-		}
 		s = &subscription{up: u, sessions: map[string]bool{}}
-		p.subs.byURI[uri] = s
+		if u.isModern() {
+			p.subs.byURI[uri] = s
+			if err := p.listen(u, uri); err != nil {
+				delete(p.subs.byURI, uri)
+				p.listen(u, "")
+				return err
+			}
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+			defer cancel()
+			if _, err := u.call(ctx, string(mcp.MethodResourcesSubscribe), map[string]any{"uri": uri}); err != nil {
+				return err
+			}
+			p.subs.byURI[uri] = s
+		}
 	}
 	s.sessions[session] = true
 	return nil
@@ -114,14 +130,17 @@ func (p *Proxy) unsubscribe(session, uri string) error {
 		return nil
 	}
 	delete(p.subs.byURI, uri)
+	if s.up.isModern() {
+		return p.listen(s.up, "")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	_, err := s.up.call(ctx, string(mcp.MethodResourcesUnsubscribe), map[string]any{"uri": uri})
 	return err
 }
 
-// endSession drops everything a client session held: its subscriptions
-// and its log level.
+// endSession drops everything a client session held: its subscriptions,
+// its log level and its tasks.
 func (p *Proxy) endSession(session string) {
 	p.subs.mu.Lock()
 	var uris []string
@@ -137,6 +156,7 @@ func (p *Proxy) endSession(session string) {
 		}
 	}
 	p.forgetLevel(session)
+	p.tasks.forget(session)
 	p.flushLogCounts()
 	p.sessionEndMu.Lock()
 	fs := p.sessionEnd
@@ -200,6 +220,15 @@ func (p *Proxy) restore(ctx context.Context, u *upstream) {
 			uris = append(uris, uri)
 		}
 	}
+	if u.isModern() {
+		if len(uris) > 0 {
+			if err := p.listen(u, ""); err != nil {
+				p.warnf("upstream %s: listening again for %v after its restart: %v", u.cfg.Name, uris, err)
+			}
+		}
+		p.subs.mu.Unlock()
+		return
+	}
 	p.subs.mu.Unlock()
 	for _, uri := range uris {
 		cctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -207,5 +236,89 @@ func (p *Proxy) restore(ctx context.Context, u *upstream) {
 			p.warnf("upstream %s: subscribing again to %s after its restart: %v", u.cfg.Name, uri, err)
 		}
 		cancel()
+	}
+}
+
+// listenState is the subscriptions/listen request held open to a
+// 2026-07-28 upstream.
+type listenState struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	acks   chan []string // the URIs the current listen's ack lists
+}
+
+// listen replaces u's subscriptions/listen by one for every URI subscribed
+// on it (none: the listen is closed), and waits for the upstream's
+// acknowledgement; want, if set, must be among the URIs acknowledged. The
+// caller holds p.subs.mu.
+func (p *Proxy) listen(u *upstream, want string) error {
+	var uris []string
+	for uri, s := range p.subs.byURI {
+		if s.up == u {
+			uris = append(uris, uri)
+		}
+	}
+	sort.Strings(uris)
+	u.listen.mu.Lock()
+	if u.listen.cancel != nil {
+		u.listen.cancel()
+		u.listen.cancel = nil
+	}
+	if len(uris) == 0 {
+		u.listen.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	acks := make(chan []string, 1)
+	u.listen.cancel, u.listen.acks = cancel, acks
+	u.listen.mu.Unlock()
+	c, err := u.session(ctx)
+	if err != nil {
+		return err
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := c.request(ctx, string(mcp.MethodSubscriptionsListen), map[string]any{"notifications": map[string]any{"resourceSubscriptions": uris}})
+		if err != nil && ctx.Err() == nil {
+			p.warnf("upstream %s: its subscriptions/listen ended: %v", u.cfg.Name, err)
+		}
+		ended <- err
+	}()
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case got := <-acks:
+		if want != "" && !slices.Contains(got, want) {
+			return fmt.Errorf("upstream %s did not establish a subscription to %s", u.cfg.Name, want)
+		}
+		return nil
+	case err := <-ended:
+		if err == nil {
+			err = errors.New("it closed the stream at once")
+		}
+		return fmt.Errorf("upstream %s: subscriptions/listen: %w", u.cfg.Name, err)
+	case <-t.C:
+		return fmt.Errorf("upstream %s did not acknowledge subscriptions/listen within %s", u.cfg.Name, startTimeout)
+	}
+}
+
+// listenAcknowledged takes a 2026-07-28 upstream's
+// notifications/subscriptions/acknowledged for the waiting listen.
+func (u *upstream) listenAcknowledged(fields map[string]any) {
+	var ack struct {
+		Notifications struct {
+			ResourceSubscriptions []string `json:"resourceSubscriptions"`
+		} `json:"notifications"`
+	}
+	raw, err := json.Marshal(fields)
+	if err != nil || json.Unmarshal(raw, &ack) != nil {
+		return
+	}
+	u.listen.mu.Lock()
+	acks := u.listen.acks
+	u.listen.mu.Unlock()
+	select {
+	case acks <- ack.Notifications.ResourceSubscriptions:
+	default:
 	}
 }

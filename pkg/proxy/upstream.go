@@ -42,6 +42,9 @@ type upstream struct {
 	lastCaps   capabilities
 	everUp     bool
 	lastModern bool // the session speaks 2026-07-28 (conn.modern)
+	// listen is the subscriptions/listen held open to a 2026-07-28
+	// upstream (subscriptions.go).
+	listen listenState
 	// rawRequests are the raw params of requests the upstream sent us,
 	// by id, until answered (requests.go).
 	rawRequests sync.Map
@@ -259,6 +262,10 @@ func (u *upstream) notification(n mcp.JSONRPCNotification) {
 		u.p.forwardLog(u, n.Params.AdditionalFields)
 	case "notifications/resources/updated":
 		u.p.forwardUpdated(u, n.Params.AdditionalFields)
+	case string(mcp.MethodNotificationSubscriptionsAcknowledged):
+		u.listenAcknowledged(n.Params.AdditionalFields)
+	case string(mcp.MethodNotificationTasksStatus):
+		u.p.forwardTaskStatus(u, n.Params.AdditionalFields)
 	}
 }
 

@@ -24,7 +24,9 @@ import (
 //     the list itself, its order and cursor stay mcp-go's;
 //   - elicitation/create and sampling/createMessage requests relayed from an
 //     upstream: the params are the upstream's raw params, and the client's
-//     raw result is kept for the upstream (requests.go).
+//     raw result is kept for the upstream (requests.go);
+//   - the answer to a task-augmented tools/call is the upstream's
+//     CreateTaskResult, and tasks/* are answered by agentmesh (tasks.go).
 //
 // Everything else passes unchanged. The methods are safe for concurrent use.
 type Wire struct {
@@ -97,7 +99,8 @@ func (w *Wire) ToClient(msg []byte) []byte {
 	w.mu.Lock()
 	waiting := len(w.lists) > 0
 	w.mu.Unlock()
-	if !waiting && !bytes.Contains(msg, []byte(`"elicitation/create"`)) && !bytes.Contains(msg, []byte(`"sampling/createMessage"`)) {
+	ours := bytes.Contains(msg, []byte(answerMarker)) || bytes.Contains(msg, []byte(taskMarker))
+	if !waiting && !ours && !bytes.Contains(msg, []byte(`"elicitation/create"`)) && !bytes.Contains(msg, []byte(`"sampling/createMessage"`)) {
 		return msg // no answer to a list pending, no relayed request: a tool result passes undecoded
 	}
 	var m envelope
@@ -105,6 +108,17 @@ func (w *Wire) ToClient(msg []byte) []byte {
 		return msg
 	}
 	id := compactID(m.ID)
+	if ours && m.Method == "" {
+		// A request agentmesh answered itself, or an accepted task's
+		// placeholder (tasks.go).
+		if len(m.Error) > 0 {
+			if out := w.answerMessage(m.ID); out != nil {
+				return out
+			}
+		} else if len(m.Result) > 0 {
+			msg = w.createdMessage(msg, m.Result)
+		}
+	}
 	switch {
 	case m.Method == "elicitation/create" || m.Method == "sampling/createMessage":
 		return w.relayRequest(msg, id, m)

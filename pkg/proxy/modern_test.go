@@ -218,6 +218,12 @@ func TestLoggingAndCompletionsThroughProxy(t *testing.T) {
 	ms := messages(t, url, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lg__chatty",`+meta+`}}`,
 		map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "lg__chatty"})
 	got, last := levels(ms)
+	// Both messages at or above info, and only those, before the result.
+	// Their order is the upstream's to keep: mcp-go's server (this
+	// fixture) may send a request's notification on the session's GET
+	// stream instead of the POST's, and agentmesh relays each as it
+	// arrives.
+	slices.Sort(got)
 	if strings.Join(got, ",") != "info,warning" || last["result"] == nil {
 		t.Fatalf("2026-07-28 call at info: log levels %v, last message %v", got, last)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/pgstate"
 	"github.com/agentmesh/agentmesh/pkg/pgstate/pgtest"
 	"github.com/agentmesh/agentmesh/pkg/ratelimit"
+	"github.com/agentmesh/agentmesh/pkg/ratelimit/ratelimittest"
 )
 
 var t0 = time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
@@ -34,92 +35,11 @@ func open(t testing.TB, url string) *pgstate.DB {
 	return db
 }
 
-func admitIfRoom(t testing.TB, c ratelimit.Counter, now time.Time, chk Check) bool {
-	t.Helper()
-	var admitted bool
-	err := c.Admit(context.Background(), now, []Check{chk}, func(used []int) bool {
-		admitted = used[0] < chk.Window.Limit
-		return admitted
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return admitted
-}
 
-// The same steps as pkg/ratelimit's TestSlidingWindowIsExact: the two
-// counters must agree call by call.
-func TestSlidingWindowIsExact(t *testing.T) {
-	c := New(open(t, pgtest.URL(t)))
-	chk := Check{Key: Key{Policy: "p", Rule: "r", Agent: "did:agentmesh:a"}, Window: Window{Limit: 3, Per: time.Minute, Unit: "minute"}}
-	steps := []struct {
-		at   int
-		want bool
-	}{
-		{0, true}, {30, true}, {59, true}, {59, false}, // full
-		{60, true},   // the call at 0 left (60-60, 60]
-		{61, false},  // 30, 59, 60 are inside
-		{89, false},  // 30 is inside (29, 89]
-		{90, true},   // 30 left
-		{119, true},  // 59 left
-		{120, true},  // 60 left
-		{121, false}, // 90, 119, 120
-	}
-	for _, s := range steps {
-		if got := admitIfRoom(t, c, t0.Add(time.Duration(s.at)*time.Second), chk); got != s.want {
-			t.Fatalf("call at +%ds admitted = %v, want %v", s.at, got, s.want)
-		}
-	}
-}
-
-func TestRefusedCallsAreNotCounted(t *testing.T) {
-	c := New(open(t, pgtest.URL(t)))
-	ctx := context.Background()
-	chk := Check{Key: Key{Policy: "p", Rule: "r", Agent: "a"}, Window: Window{Limit: 2, Per: time.Hour, Unit: "hour"}}
-	for range 5 {
-		c.Admit(ctx, t0, []Check{chk}, func([]int) bool { return false })
-	}
-	if used, err := c.Usage(ctx, t0, []Check{chk}); err != nil || used[0] != 0 {
-		t.Fatalf("Usage after refused calls = %v, %v; want [0]", used, err)
-	}
-	admitIfRoom(t, c, t0, chk)
-	admitIfRoom(t, c, t0.Add(time.Minute), chk)
-	for m := 2; m < 60; m++ {
-		if admitIfRoom(t, c, t0.Add(time.Duration(m)*time.Minute), chk) {
-			t.Fatalf("call at +%dm admitted past the limit", m)
-		}
-	}
-	if !admitIfRoom(t, c, t0.Add(time.Hour), chk) {
-		t.Fatal("call at +1h refused: refused calls prolonged the window")
-	}
-}
-
-func TestKeysAreIndependentAndAdmitIsAllOrNothing(t *testing.T) {
-	c := New(open(t, pgtest.URL(t)))
-	ctx := context.Background()
-	w := Window{Limit: 1, Per: time.Hour, Unit: "hour"}
-	a := Check{Key: Key{Policy: "p", Rule: "r", Agent: "agent-a"}, Window: w}
-	b := Check{Key: Key{Policy: "p", Rule: "r", Agent: "agent-b"}, Window: w}
-	other := Check{Key: Key{Policy: "p", Rule: "other", Agent: "agent-a"}, Window: Window{Limit: 10, Per: time.Hour, Unit: "hour"}}
-	if !admitIfRoom(t, c, t0, a) || !admitIfRoom(t, c, t0, b) {
-		t.Fatal("first call of each agent refused")
-	}
-	err := c.Admit(ctx, t0, []Check{other, b}, func(used []int) bool {
-		if used[0] != 0 || used[1] != 1 {
-			t.Errorf("used = %v, want [0 1]", used)
-		}
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	used, err := c.Usage(ctx, t0, []Check{a, b, other})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(used) != "[1 1 1]" {
-		t.Fatalf("Usage = %v, want [1 1 1] (b capped at its limit)", used)
-	}
+// TestCounterSuite: the PostgreSQL counter agrees with the in-memory and
+// SQLite ones call by call (ratelimittest).
+func TestCounterSuite(t *testing.T) {
+	ratelimittest.Run(t, func(t *testing.T) ratelimit.Counter { return New(open(t, pgtest.URL(t))) })
 }
 
 func TestRecordedBeyondLimitKeepsOnlyNewest(t *testing.T) {
@@ -149,8 +69,8 @@ func TestRecordedBeyondLimitKeepsOnlyNewest(t *testing.T) {
 func TestSweepsDeadKeys(t *testing.T) {
 	db := open(t, pgtest.URL(t))
 	c := New(db)
-	admitIfRoom(t, c, t0, Check{Key: Key{Policy: "p", Rule: "r", Agent: "gone"}, Window: Window{Limit: 5, Per: time.Hour, Unit: "hour"}})
-	admitIfRoom(t, c, t0.Add(25*time.Hour), Check{Key: Key{Policy: "p", Rule: "r", Agent: "here"}, Window: Window{Limit: 5, Per: time.Hour, Unit: "hour"}})
+	ratelimittest.AdmitIfRoom(t, c, t0, Check{Key: Key{Policy: "p", Rule: "r", Agent: "gone"}, Window: Window{Limit: 5, Per: time.Hour, Unit: "hour"}})
+	ratelimittest.AdmitIfRoom(t, c, t0.Add(25*time.Hour), Check{Key: Key{Policy: "p", Rule: "r", Agent: "here"}, Window: Window{Limit: 5, Per: time.Hour, Unit: "hour"}})
 	var agents []string
 	rows, _ := db.Pool.Query(context.Background(), `SELECT agent FROM rate_limit_calls`)
 	agents, err := pgx.CollectRows(rows, pgx.RowTo[string])
@@ -200,7 +120,7 @@ func TestReplicasAdmitExactlyTheLimit(t *testing.T) {
 			for i := range 10 {
 				// Every call is inside the hour, spread over its first minute.
 				at := time.Duration(g*10+i) * 100 * time.Millisecond
-				if admitIfRoom(t, c, t0.Add(at), chk) {
+				if ratelimittest.AdmitIfRoom(t, c, t0.Add(at), chk) {
 					admitted.Add(1)
 					for {
 						f := firstAt.Load()
@@ -226,10 +146,10 @@ func TestReplicasAdmitExactlyTheLimit(t *testing.T) {
 	// hour after the earliest one, exactly one slot has opened (or more, if
 	// several were admitted at that instant).
 	opens := t0.Add(time.Hour + time.Duration(firstAt.Load()))
-	if admitIfRoom(t, replicas[1], opens.Add(-time.Nanosecond), chk) {
+	if ratelimittest.AdmitIfRoom(t, replicas[1], opens.Add(-time.Nanosecond), chk) {
 		t.Fatal("a call just before the first admitted call left the window was admitted")
 	}
-	if !admitIfRoom(t, replicas[2], opens, chk) {
+	if !ratelimittest.AdmitIfRoom(t, replicas[2], opens, chk) {
 		t.Fatal("a call an hour after the first admitted call was refused: the window did not slide")
 	}
 }

@@ -35,7 +35,6 @@ func open(t testing.TB, url string) *pgstate.DB {
 	return db
 }
 
-
 // TestCounterSuite: the PostgreSQL counter agrees with the in-memory and
 // SQLite ones call by call (ratelimittest).
 func TestCounterSuite(t *testing.T) {

@@ -125,7 +125,8 @@ type Entry struct {
 	DurationUS   int64
 	Client       string
 	// Caller is who made the call (an authenticated HTTP principal, an API
-	// key's caller, the local OS user); nil for entries written before
+	// key's caller, the local OS user); on trust entries (trust_changed,
+	// trust_reset), whose score moved. Nil for entries written before
 	// callers were recorded and for lifecycle events.
 	Caller   *Caller
 	Upstream string

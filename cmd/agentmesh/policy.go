@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
@@ -356,6 +358,46 @@ type policyExplainOptions struct {
 	Method     string
 	URI        string
 	PriorCalls int
+	// Caller is who calls, as JSON (explainCaller).
+	Caller string
+}
+
+// explainCaller is `policy explain --caller`: who calls, as conditions see
+// it (caller.*).
+type explainCaller struct {
+	ID       string         `json:"id"`
+	Kind     string         `json:"kind"`
+	Iss      string         `json:"iss"`
+	Sub      string         `json:"sub"`
+	ClientID string         `json:"client_id"`
+	Name     string         `json:"name"`
+	Scopes   []string       `json:"scopes"`
+	Groups   []string       `json:"groups"`
+	Claims   map[string]any `json:"claims"`
+}
+
+// parseExplainCaller reads --caller: a JSON object with at least an id;
+// the kind follows from the id's prefix when not given.
+func parseExplainCaller(s string) (*caller.Caller, error) {
+	var ec explainCaller
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ec); err != nil {
+		return nil, fmt.Errorf("--caller must be a JSON object such as '{\"id\": \"oauth:https://as#alice\", \"groups\": [\"eng\"]}' (members: id, kind, iss, sub, client_id, name, scopes, groups, claims): %v", err)
+	}
+	if ec.ID == "" {
+		return nil, errors.New("--caller needs an id (oauth:ISS#SUB, key:NAME, mtls:NAME, local:USER)")
+	}
+	kind := caller.Kind(ec.Kind)
+	if kind == "" {
+		prefix, _, _ := strings.Cut(ec.ID, ":")
+		kind = map[string]caller.Kind{"oauth": caller.OAuth, "key": caller.APIKey, "mtls": caller.MTLS, "local": caller.Local, "anonymous": caller.Anonymous}[prefix]
+		if kind == "" {
+			kind = caller.OAuth
+		}
+	}
+	return &caller.Caller{ID: ec.ID, Kind: kind, Issuer: ec.Iss, Subject: ec.Sub, ClientID: ec.ClientID, Name: ec.Name,
+		Scopes: ec.Scopes, Groups: ec.Groups, Claims: ec.Claims}, nil
 }
 
 func newPolicyExplainCmd(g *globals) *cobra.Command {
@@ -402,6 +444,7 @@ as in every command.)`,
 	f.StringVar(&opts.Method, "method", "tools/call", "MCP method")
 	f.StringVar(&opts.URI, "uri", "", "resource URI (resources/read)")
 	f.IntVar(&opts.PriorCalls, "prior-calls", 0, "identical calls just before this one, for rate limits")
+	f.StringVar(&opts.Caller, "caller", "", `who calls, as JSON: '{"id": "oauth:ISS#SUB", "groups": [...], "scopes": [...], "claims": {...}}' (default: the local user)`)
 	cmd.MarkFlagRequired("tool")
 	return cmd
 }
@@ -417,6 +460,12 @@ func policyExplainRun(g *globals, opts policyExplainOptions) error {
 	}
 	if opts.PriorCalls < 0 || opts.PriorCalls > policy.MaxPriorCalls {
 		return fmt.Errorf("policy explain: --prior-calls must be between 0 and %d", policy.MaxPriorCalls)
+	}
+	var who *caller.Caller
+	if opts.Caller != "" {
+		if who, err = parseExplainCaller(opts.Caller); err != nil {
+			return fmt.Errorf("policy explain: %w", err)
+		}
 	}
 	cfg, err := g.loadConfig()
 	if err != nil {
@@ -449,6 +498,13 @@ func policyExplainRun(g *globals, opts policyExplainOptions) error {
 	}
 	if call.Agent == "" {
 		call.Agent = ex.Agent
+	}
+	if who != nil {
+		call.Caller = governance.CallerEnv(who)
+		if who.Kind != caller.Local && who.Kind != caller.Anonymous {
+			call.Subject = who.ID
+		}
+		ctx = caller.NewContext(ctx, who)
 	}
 	e := scratch()
 	var output *string

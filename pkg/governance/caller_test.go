@@ -130,3 +130,33 @@ func TestCallerScopesIntersect(t *testing.T) {
 		t.Fatalf("visible: public-only %v, nothing %v, other %v, local %v; want true false true true", visible(pub), visible(none), visible(other), visible(caller.ForLocalUser()))
 	}
 }
+
+// TestConsoleNamesCallers: the console line names an authenticated caller
+// and shows each caller's trust change against that caller's own last
+// score, not another's.
+func TestConsoleNamesCallers(t *testing.T) {
+	var out strings.Builder
+	f := newFixture(t, func(o *Options) { o.Console = &TextConsole{W: &out} })
+	alice, bob := caller.ForOAuth("https://as", "alice"), caller.ForOAuth("https://as", "bob")
+	f.callAs(t, alice, "/data/a.txt")
+	f.callAs(t, bob, "/data/secret/x") // bob's score drops
+	f.callAs(t, alice, "/data/a.txt")
+	f.callAs(t, caller.ForLocalUser(), "/data/a.txt")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("console:\n%s", out.String())
+	}
+	for i, want := range []string{"notes_read by oauth:https://as#alice", "notes_read by oauth:https://as#bob", "notes_read by oauth:https://as#alice", "notes_read ("} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("line %d = %q, want it to contain %q", i, lines[i], want)
+		}
+	}
+	// alice's second line compares with alice's first (801 → 802), not
+	// with bob's drop to 750; the local user's first line has no change.
+	if !strings.HasSuffix(lines[2], "trust 802 (+1)") {
+		t.Errorf("alice's second call: %q, want trust 802 (+1)", lines[2])
+	}
+	if strings.Contains(lines[3], " by ") || !strings.HasSuffix(lines[3], "trust 801") {
+		t.Errorf("the local user's call: %q, want no caller and trust 801 with no change", lines[3])
+	}
+}

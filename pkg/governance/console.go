@@ -32,13 +32,21 @@ type DecisionLine struct {
 	TrustScore *int     `json:"trust_score,omitempty"`
 	Enforced   bool     `json:"enforced"`
 	Error      string   `json:"error,omitempty"`
+	// Caller is who called (its ID), when an authenticated caller with a
+	// trust score of its own; empty for the local user and anonymous
+	// loopback callers, who share the server's.
+	Caller string `json:"caller,omitempty"`
 }
 
-func (p *Pipeline) console(c Call, o outcome, e audit.Entry, err error) {
+func (p *Pipeline) console(c Call, o outcome, who *audit.Caller, e audit.Entry, err error) {
 	if p.opts.Console == nil {
 		return
 	}
 	l := DecisionLine{Time: p.opts.Now(), Tool: c.Tool, Target: o.target, Access: o.access, Result: string(o.result), Reason: o.reason, Rules: o.rules, Enforced: o.enforce == nil || *o.enforce}
+	// Named when the caller has a trust score of its own (audit.Entry.Subject).
+	if who != nil && who.Kind != "local" && who.Kind != "anonymous" {
+		l.Caller = who.ID
+	}
 	if err != nil {
 		l.Result, l.Error = "error", err.Error()
 	} else if !p.opts.BatchedAudit {
@@ -53,8 +61,10 @@ type TextConsole struct {
 	W    io.Writer
 	JSON bool
 
-	mu    sync.Mutex
-	score *int
+	mu sync.Mutex
+	// scores are the last score shown per caller ("" for the server's
+	// own), for the change each line shows.
+	scores map[string]int
 }
 
 // Decision writes one line.
@@ -72,6 +82,9 @@ func (t *TextConsole) Decision(l DecisionLine) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", mark, l.Tool)
+	if l.Caller != "" {
+		fmt.Fprintf(&b, " by %s", l.Caller)
+	}
 	switch {
 	case l.Access != "":
 		fmt.Fprintf(&b, " (%s)", l.Access)
@@ -89,11 +102,13 @@ func (t *TextConsole) Decision(l DecisionLine) {
 	}
 	if l.TrustScore != nil {
 		fmt.Fprintf(&b, "  trust %d", *l.TrustScore)
-		if t.score != nil && *t.score != *l.TrustScore {
-			fmt.Fprintf(&b, " (%+d)", *l.TrustScore-*t.score)
+		if last, ok := t.scores[l.Caller]; ok && last != *l.TrustScore {
+			fmt.Fprintf(&b, " (%+d)", *l.TrustScore-last)
 		}
-		s := *l.TrustScore
-		t.score = &s
+		if t.scores == nil {
+			t.scores = map[string]int{}
+		}
+		t.scores[l.Caller] = *l.TrustScore
 	}
 	if l.Error != "" {
 		fmt.Fprintf(&b, "  REFUSED: %s", l.Error)

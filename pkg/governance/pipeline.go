@@ -210,10 +210,10 @@ func (p *Pipeline) record(ctx context.Context, c Call, start time.Time, o outcom
 		ob.done(c, o, string(audit.ResultError))
 		// Fail closed: the log does not show this call, so its result is
 		// not returned.
-		p.console(c, o, audit.Entry{}, fmt.Errorf("audit append failed: %w", err))
+		p.console(c, o, entry.Caller, audit.Entry{}, fmt.Errorf("audit append failed: %w", err))
 		return mcp.NewToolResultError(fmt.Sprintf("agentmesh: call refused: the audit log could not record it (%v)", err)), nil
 	}
-	p.console(c, o, logged, nil)
+	p.console(c, o, entry.Caller, logged, nil)
 	ob.done(c, o, string(o.result))
 	return res, nil
 }

@@ -68,6 +68,10 @@ type statusView struct {
 	// Callers are the callers whose calls the audit log shows in the
 	// last hour, with their trust.
 	Callers []callerStatus `json:"callers_1h"`
+	// CallersSampled is set when the hour held more entries than status
+	// reads for its callers (callersScanLimit): the counts are of the
+	// newest ones.
+	CallersSampled bool `json:"callers_sampled,omitempty"`
 	// HTTPListeners are the running `serve --http` processes.
 	HTTPListeners []mcpserver.ListenerRecord `json:"http_listeners"`
 	// Auth is how HTTP callers authenticate.
@@ -85,12 +89,17 @@ type callerStatus struct {
 	Revoked bool   `json:"revoked"`
 }
 
+// callersScanLimit bounds the entries status reads for its callers.
+const callersScanLimit = 5000
+
 // callersSeen summarises the calls of the last hour by caller, with each
 // caller's trust (audit.Entry.Subject decides whose score a call moved).
-func callersSeen(ctx context.Context, l *auditlog.Log, store *trust.Store, now time.Time) ([]callerStatus, error) {
-	entries, err := l.List(ctx, auditlog.Filter{Since: now.Add(-time.Hour), AfterSeq: -1})
+// It reads at most the newest callersScanLimit entries of the hour, so
+// that status stays fast on a busy log.
+func callersSeen(ctx context.Context, l *auditlog.Log, store *trust.Store, now time.Time) ([]callerStatus, bool, error) {
+	entries, err := l.List(ctx, auditlog.Filter{Since: now.Add(-time.Hour), AfterSeq: -1, Limit: callersScanLimit})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	by := map[string]*callerStatus{}
 	var order []string
@@ -118,7 +127,7 @@ func callersSeen(ctx context.Context, l *auditlog.Log, store *trust.Store, now t
 	for _, id := range order {
 		out = append(out, *by[id])
 	}
-	return out, nil
+	return out, len(entries) == callersScanLimit, nil
 }
 
 type identityStatus struct {
@@ -213,7 +222,7 @@ func statusRun(g *globals, opts statusOptions) error {
 	}
 	// A damaged log must not hide the rest of the status: the audit
 	// section below says what is wrong with it.
-	if v.Callers, err = callersSeen(ctx, l, store, now); err != nil {
+	if v.Callers, v.CallersSampled, err = callersSeen(ctx, l, store, now); err != nil {
 		v.Callers = []callerStatus{}
 		v.Attention = append(v.Attention, "the callers of the last hour could not be listed: "+err.Error())
 	}
@@ -459,7 +468,11 @@ func printStatus(g *globals, v statusView, now time.Time) {
 			}
 			rows[i] = []string{c.ID, strconv.Itoa(c.Calls), strconv.Itoa(c.Blocked), strconv.Itoa(c.Score), access, c.Last}
 		}
-		fmt.Fprintln(g.io.Out, "\nCallers in the last hour:")
+		if v.CallersSampled {
+			fmt.Fprintf(g.io.Out, "\nCallers in the last hour (its newest %d entries):\n", callersScanLimit)
+		} else {
+			fmt.Fprintln(g.io.Out, "\nCallers in the last hour:")
+		}
 		format, _ := g.format()
 		g.io.Rows(format, []string{"caller", "calls", "blocked", "trust", "access", "last call"}, rows)
 	}

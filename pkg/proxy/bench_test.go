@@ -3,48 +3,15 @@ package proxy_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/internal/latency"
 )
-
-// TestMain lets the test binary serve as a stdio upstream: with
-// PROXY_TEST_UPSTREAM=1 it runs an echo server instead of the tests
-// (=die: with a tool "die" that makes it exit).
-func TestMain(m *testing.M) {
-	if mode := os.Getenv("PROXY_TEST_UPSTREAM"); mode == "1" || mode == "die" {
-		s := server.NewMCPServer("echo-upstream", "1.0.0", server.WithToolCapabilities(true))
-		s.AddTool(mcp.NewTool("echo", mcp.WithString("message", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			return mcp.NewToolResultText("Echo: " + req.GetString("message", "")), nil
-		})
-		if mode == "die" {
-			s.AddTool(mcp.NewTool("die"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				os.Exit(3)
-				return nil, nil
-			})
-		}
-		if err := server.ServeStdio(s); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-func stdioUpstream(b testing.TB) config.Upstream {
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return config.Upstream{Name: "up", Command: exe, Env: map[string]string{"PROXY_TEST_UPSTREAM": "1"}}
-}
 
 func benchEcho(b *testing.B, c *client.Client, tool string) {
 	ctx := context.Background()

@@ -130,6 +130,15 @@ func TestModernClientThroughProxy(t *testing.T) {
 	}
 }
 
+// serveUpstreamHTTP serves s over streamable HTTP on loopback for the
+// test and returns its endpoint URL.
+func serveUpstreamHTTP(t *testing.T, s *server.MCPServer) string {
+	t.Helper()
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	t.Cleanup(ts.Close)
+	return ts.URL + "/mcp"
+}
+
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -157,9 +166,7 @@ func loggingUpstream(t *testing.T) string {
 	s.AddPrompt(mcp.NewPrompt("greet", mcp.WithArgument("city")), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return mcp.NewGetPromptResult("greet", nil), nil
 	})
-	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
-	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp"
+	return serveUpstreamHTTP(t, s)
 }
 
 type completer struct{}
@@ -313,9 +320,7 @@ func modernOnlyUpstream(t *testing.T) string {
 		}
 		return mcp.NewToolResultText("answered " + string(answer.Action) + " " + toJSON(answer.Content)), nil
 	})
-	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
-	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp"
+	return serveUpstreamHTTP(t, s)
 }
 
 // TestModernOnlyUpstream: an upstream that speaks only 2026-07-28 is
@@ -412,9 +417,7 @@ func TestSubscriptionsArePerClient(t *testing.T) {
 	s.AddResource(mcp.NewResource("subs://a", "a"), func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 		return []mcp.ResourceContents{mcp.TextResourceContents{URI: "subs://a", Text: "a"}}, nil
 	})
-	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
-	t.Cleanup(ts.Close)
-	rt := openRuntime(t, config.Upstream{Name: "sb", URL: ts.URL + "/mcp"}, "")
+	rt := openRuntime(t, config.Upstream{Name: "sb", URL: serveUpstreamHTTP(t, s)}, "")
 	url := serveHTTP(t, rt)
 	session := func() map[string]string {
 		req, _ := http.NewRequest("POST", url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sub","version":"1"}}}`))

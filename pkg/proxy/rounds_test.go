@@ -32,9 +32,7 @@ func elicitingUpstream(t *testing.T) string {
 		}
 		return mcp.NewToolResultText("answered " + string(res.Action) + " " + toJSON(res.Content)), nil
 	})
-	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
-	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp"
+	return serveUpstreamHTTP(t, s)
 }
 
 // TestModernClientLegacyUpstreamElicitation: a 2026-07-28 client calls a

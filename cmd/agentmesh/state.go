@@ -34,6 +34,9 @@ type stateMigrateOptions struct {
 	To string
 	// PageSize is how many entries are read and appended at a time.
 	PageSize int
+	// NoWitness accepts a log without a witness, as `audit verify
+	// --no-witness` does (a log copied from another machine).
+	NoWitness bool
 }
 
 func newStateMigrateCmd(g *globals) *cobra.Command {
@@ -71,6 +74,7 @@ what they write meanwhile is not copied.`,
 	}
 	cmd.Flags().StringVar(&opts.To, "to", "", "the PostgreSQL state database, postgres://USER:PASSWORD@HOST[:PORT]/DB (default $AGENTMESH_DATABASE_URL)")
 	cmd.Flags().IntVar(&opts.PageSize, "page-size", opts.PageSize, "entries read and appended at a time")
+	cmd.Flags().BoolVar(&opts.NoWitness, "no-witness", false, "accept a log without a witness (copied from another machine), as audit verify --no-witness does")
 	return cmd
 }
 
@@ -105,7 +109,7 @@ func stateMigrateRun(g *globals, opts stateMigrateOptions) error {
 	defer db.Close()
 	// Only a log that verifies is copied: the copy must not launder a
 	// tampered one into a fresh database.
-	rep, err := l.Verify(ctx, auditlog.VerifyOptions{NoWitness: true})
+	rep, err := l.Verify(ctx, auditlog.VerifyOptions{NoWitness: opts.NoWitness})
 	if err != nil {
 		return problemf("state migrate: the SQLite audit log does not verify, so it is not copied: %v (run `agentmesh audit verify`)", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,20 @@ func TestStateMigrateToPostgres(t *testing.T) {
 	v, code, out := w.verify()
 	if code != 0 || v.Size == 0 {
 		t.Fatalf("the SQLite log: %d %s", code, out)
+	}
+
+	// Without its witness the log is not copied (as audit verify refuses
+	// it), unless --no-witness says it was copied from another machine.
+	witness := w.witnessFile()
+	saved := readFile(t, witness)
+	if err := os.Remove(witness); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := w.agentmesh("state", "migrate", "--to", url); code != 1 || !strings.Contains(stderr, "does not verify") {
+		t.Fatalf("migrating a log whose witness is gone: exit %d %s", code, stderr)
+	}
+	if err := os.WriteFile(witness, saved, 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	stdout, stderr, code := w.agentmesh("state", "migrate", "--to", url, "--page-size", "7", "--output", "json")

@@ -390,9 +390,8 @@ func parseExplainCaller(s string) (*caller.Caller, error) {
 	}
 	kind := caller.Kind(ec.Kind)
 	if kind == "" {
-		prefix, _, _ := strings.Cut(ec.ID, ":")
-		kind = map[string]caller.Kind{"oauth": caller.OAuth, "key": caller.APIKey, "mtls": caller.MTLS, "local": caller.Local, "anonymous": caller.Anonymous}[prefix]
-		if kind == "" {
+		var ok bool
+		if kind, ok = caller.KindOf(ec.ID); !ok {
 			kind = caller.OAuth
 		}
 	}
@@ -501,7 +500,7 @@ func policyExplainRun(g *globals, opts policyExplainOptions) error {
 	}
 	if who != nil {
 		call.Caller = governance.CallerEnv(who)
-		if who.Kind != caller.Local && who.Kind != caller.Anonymous {
+		if who.Kind.OwnTrust() {
 			call.Subject = who.ID
 		}
 		ctx = caller.NewContext(ctx, who)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
+	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
@@ -227,7 +228,7 @@ func statusRun(g *globals, opts statusOptions) error {
 		v.Attention = append(v.Attention, "the callers of the last hour could not be listed: "+err.Error())
 	}
 	for _, c := range v.Callers {
-		if c.Revoked && c.ID != "" && !strings.HasPrefix(c.ID, "local:") && c.ID != "anonymous" {
+		if k, _ := caller.KindOf(c.ID); c.Revoked && k.OwnTrust() {
 			v.Attention = append(v.Attention, fmt.Sprintf("caller %s is revoked (trust %d): its calls are refused until `agentmesh trust reset --caller %q --reason ...`", c.ID, c.Score, c.ID))
 		}
 	}

@@ -67,14 +67,12 @@ func trustSubject(did, who string) (subject string, c *audit.Caller, err error) 
 	if who == "" || who == did {
 		return did, nil, nil
 	}
-	prefix, rest, ok := strings.Cut(who, ":")
-	kinds := map[string]caller.Kind{"oauth": caller.OAuth, "key": caller.APIKey, "mtls": caller.MTLS}
-	kind, known := kinds[prefix]
+	kind, ok := caller.KindOf(who)
 	switch {
-	case prefix == "local" || who == "anonymous":
-		return did, nil, nil
-	case !ok || !known || rest == "":
+	case !ok:
 		return "", nil, fmt.Errorf("--caller %q: want a caller ID as audit entries show it: oauth:ISSUER#SUBJECT, key:NAME or mtls:NAME", who)
+	case !kind.OwnTrust():
+		return did, nil, nil // the local user and anonymous callers charge the server's own score
 	}
 	return who, &audit.Caller{ID: who, Kind: string(kind)}, nil
 }

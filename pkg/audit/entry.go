@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/agentmesh/agentmesh/pkg/caller"
 )
 
 // EntryVersion is the format version written in every entry's "v" field.
@@ -154,7 +156,7 @@ type Caller struct {
 // the anonymous caller of a server without authentication, the one
 // principal such a server has, and for entries without a caller.
 func (e *Entry) Subject() string {
-	if c := e.Caller; c != nil && c.Kind != "local" && c.Kind != "anonymous" {
+	if c := e.Caller; c != nil && caller.Kind(c.Kind).OwnTrust() {
 		return c.ID
 	}
 	return e.Agent

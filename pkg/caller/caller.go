@@ -34,6 +34,27 @@ const (
 	Anonymous Kind = "anonymous"
 )
 
+// OwnTrust reports whether callers of kind k have trust state and
+// rate-limit counters of their own (authenticated HTTP callers). The local
+// user and anonymous loopback callers are a server's one principal: their
+// calls charge the server's own (DESIGN.md, "Who calls").
+func (k Kind) OwnTrust() bool { return k != "" && k != Local && k != Anonymous }
+
+// KindOf returns the kind a caller ID names by its prefix ("oauth:",
+// "key:", "mtls:", "local:", or "anonymous"); "" and false for anything
+// else, or a prefix with nothing after it.
+func KindOf(id string) (k Kind, ok bool) {
+	if id == "anonymous" {
+		return Anonymous, true
+	}
+	prefix, rest, found := strings.Cut(id, ":")
+	k, known := map[string]Kind{"oauth": OAuth, "key": APIKey, "mtls": MTLS, "local": Local}[prefix]
+	if !found || !known || rest == "" {
+		return "", false
+	}
+	return k, true
+}
+
 // Caller is one authenticated principal. The JSON form is what audit
 // entries record.
 type Caller struct {

@@ -22,7 +22,7 @@ import (
 // is the same rule for audit entries).
 func (p *Pipeline) caller(ctx context.Context) (*caller.Caller, string) {
 	c := caller.FromContext(ctx)
-	if c == nil || c.Kind == caller.Local || c.Kind == caller.Anonymous {
+	if c == nil || !c.Kind.OwnTrust() {
 		return c, p.opts.Agent
 	}
 	return c, c.ID
@@ -69,7 +69,7 @@ func setString(set scope.Set) string {
 // call is decided again, and refused calls are audited.
 func (p *Pipeline) Visible(ctx context.Context, c Call) bool {
 	who, subject := p.caller(ctx)
-	if who == nil || who.Kind == caller.Local || who.Kind == caller.Anonymous {
+	if who == nil || !who.Kind.OwnTrust() {
 		return true
 	}
 	if p.opts.CallerScopes != nil && (c.kind != nil || c.Access != nil) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/caller"
 )
 
 // Console shows governance decisions to a person (stderr in serve: stdout
@@ -44,7 +45,7 @@ func (p *Pipeline) console(c Call, o outcome, who *audit.Caller, e audit.Entry, 
 	}
 	l := DecisionLine{Time: p.opts.Now(), Tool: c.Tool, Target: o.target, Access: o.access, Result: string(o.result), Reason: o.reason, Rules: o.rules, Enforced: o.enforce == nil || *o.enforce}
 	// Named when the caller has a trust score of its own (audit.Entry.Subject).
-	if who != nil && who.Kind != "local" && who.Kind != "anonymous" {
+	if who != nil && caller.Kind(who.Kind).OwnTrust() {
 		l.Caller = who.ID
 	}
 	if err != nil {

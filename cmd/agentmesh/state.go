@@ -170,7 +170,7 @@ func stateMigrateRun(g *globals, opts stateMigrateOptions) error {
 	}
 	copied, err := copySharedState(ctx, db, pg)
 	if err != nil {
-		return fmt.Errorf("state migrate: the audit log was copied, but the shared state was not (nothing of it is in %s): %w", pg.Name, err)
+		return fmt.Errorf("state migrate: the audit log was copied, but the shared state was not (none of it is in %s): %w; empty the database (or use a new one) and run state migrate again", pg.Name, err)
 	}
 	out := migrateReport{Entries: cp.Size, Root: cp.Root.String(), To: pg.Name, Copied: copied}
 	if format == ui.JSON {

@@ -28,7 +28,7 @@ func benchAppend(b *testing.B, appenders int) {
 	for range appenders {
 		wg.Go(func() {
 			for i := next.Add(1); i <= n; i = next.Add(1) {
-				if _, err := s.Append(context.Background(), call("bench", int(i))); err != nil {
+				if _, err := s.Append(context.Background(), call("bench", int(i)), nil); err != nil {
 					b.Error(err)
 					return
 				}

@@ -15,8 +15,17 @@ import (
 type pending struct {
 	ctx   context.Context
 	entry audit.Entry
+	hook  Hook
 	done  chan result
 }
+
+// Hook runs inside the transaction that appends e, after the tree is
+// locked and before e is encoded, as pkg/auditlog's Hook does on SQLite:
+// the trust update of a call commits or fails together with its entry, may
+// fill in e (the trust score after the call), and returns entries to
+// append right after e. It runs under a savepoint: an error rolls back
+// what it wrote and fails this append only.
+type Hook func(ctx context.Context, tx pgx.Tx, e *audit.Entry) (followUps []audit.Entry, err error)
 
 type result struct {
 	entry audit.Entry
@@ -115,27 +124,16 @@ func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byt
 			results[i] = result{err: err}
 			continue
 		}
-		e := p.entry
-		e.Seq = uint64(tree.Size())
-		b, err := audit.Marshal(e)
+		e, err := s.appendOne(ctx, tx, &tree, &r, p)
 		if err != nil {
+			if ctx.Err() != nil {
+				// The transaction is gone with the deadline: nothing of
+				// the batch can commit.
+				return audit.Frontier{}, nil, 0, err
+			}
 			results[i] = result{err: err}
 			continue
 		}
-		leaf := audit.LeafHash(b)
-		base := tlog.StoredHashIndex(0, tree.Size())
-		for j, h := range tree.Append(leaf, nil) {
-			r.hashIdx = append(r.hashIdx, base+int64(j))
-			r.hashes = append(r.hashes, h[:])
-		}
-		r.seq = append(r.seq, int64(e.Seq))
-		r.entry = append(r.entry, b)
-		r.leaf = append(r.leaf, leaf[:])
-		r.ts = append(r.ts, audit.FormatTimestamp(e.Timestamp))
-		r.agent = append(r.agent, e.Agent)
-		r.action = append(r.action, string(e.Action))
-		r.tool = append(r.tool, e.Tool)
-		r.result = append(r.result, string(e.Result))
 		results[i] = result{entry: e}
 	}
 	if len(r.seq) == 0 {
@@ -160,6 +158,86 @@ func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byt
 		return audit.Frontier{}, nil, 0, fmt.Errorf("state database %s: commit: %w", s.db.Name, err)
 	}
 	return tree, signed, len(r.seq), nil
+}
+
+// appendOne runs p's hook under a savepoint and adds p's entry and the
+// hook's follow-ups to tree and r. On error, tree and r are unchanged and
+// the hook's writes are rolled back.
+func (s *Store) appendOne(ctx context.Context, tx pgx.Tx, tree *audit.Frontier, r *rows, p *pending) (audit.Entry, error) {
+	e := p.entry
+	seq := tree.Size()
+	e.Seq = uint64(seq)
+	if p.hook == nil {
+		return e, r.add(tree, e)
+	}
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("audit append: %w", err)
+	}
+	followUps, err := p.hook(ctx, sp, &e)
+	if err != nil {
+		return audit.Entry{}, errors.Join(err, sp.Rollback(ctx))
+	}
+	e.Seq = uint64(seq) // the hook may not move the entry
+	saved, savedRows := tree.Clone(), r.len()
+	err = r.add(tree, e)
+	for _, f := range followUps {
+		if err != nil {
+			break
+		}
+		f.Seq = uint64(tree.Size())
+		if f.Timestamp.IsZero() {
+			f.Timestamp = e.Timestamp
+		}
+		err = r.add(tree, f)
+	}
+	if err != nil {
+		*tree = saved
+		r.truncate(savedRows)
+		return audit.Entry{}, errors.Join(err, sp.Rollback(ctx))
+	}
+	if err := sp.Commit(ctx); err != nil { // RELEASE SAVEPOINT
+		*tree = saved
+		r.truncate(savedRows)
+		return audit.Entry{}, fmt.Errorf("audit append: %w", err)
+	}
+	return e, nil
+}
+
+// add encodes e (whose Seq is tree's size) as the next leaf of tree.
+func (r *rows) add(tree *audit.Frontier, e audit.Entry) error {
+	b, err := audit.Marshal(e)
+	if err != nil {
+		return err
+	}
+	leaf := audit.LeafHash(b)
+	base := tlog.StoredHashIndex(0, tree.Size())
+	for j, h := range tree.Append(leaf, nil) {
+		r.hashIdx = append(r.hashIdx, base+int64(j))
+		r.hashes = append(r.hashes, h[:])
+	}
+	r.seq = append(r.seq, int64(e.Seq))
+	r.entry = append(r.entry, b)
+	r.leaf = append(r.leaf, leaf[:])
+	r.ts = append(r.ts, audit.FormatTimestamp(e.Timestamp))
+	r.agent = append(r.agent, e.Agent)
+	r.action = append(r.action, string(e.Action))
+	r.tool = append(r.tool, e.Tool)
+	r.result = append(r.result, string(e.Result))
+	return nil
+}
+
+// rowsLen is where rows stand: entries and stored hashes.
+type rowsLen struct{ entries, hashes int }
+
+func (r *rows) len() rowsLen { return rowsLen{len(r.seq), len(r.hashIdx)} }
+
+// truncate drops what was added after n.
+func (r *rows) truncate(n rowsLen) {
+	r.seq, r.entry, r.leaf = r.seq[:n.entries], r.entry[:n.entries], r.leaf[:n.entries]
+	r.ts, r.agent, r.action = r.ts[:n.entries], r.agent[:n.entries], r.action[:n.entries]
+	r.tool, r.result = r.tool[:n.entries], r.result[:n.entries]
+	r.hashIdx, r.hashes = r.hashIdx[:n.hashes], r.hashes[:n.hashes]
 }
 
 // catchUp returns the frontier to extend, under the lock on the tree row

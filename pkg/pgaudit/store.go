@@ -151,19 +151,20 @@ func (s *Store) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Entries: s.entries.Load()}
 }
 
-// Append adds e to the log and returns it with its sequence number, once
-// the transaction holding it committed. A zero Timestamp is set to now.
+// Append adds e (and the follow-up entries its hook returns; hook may be
+// nil) to the log and returns e with its sequence number, once the
+// transaction holding it committed. A zero Timestamp is set to now.
 // Concurrent calls share a transaction. An error means the entry is not
 // acknowledged: the caller must refuse what it was recording (it may
 // still be in the log if the commit's acknowledgement was lost).
-func (s *Store) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+func (s *Store) Append(ctx context.Context, e audit.Entry, hook Hook) (audit.Entry, error) {
 	if err := s.refusing(); err != nil {
 		return audit.Entry{}, err
 	}
 	if e.Timestamp.IsZero() {
 		e.Timestamp = s.opts.Now()
 	}
-	p := &pending{ctx: ctx, entry: e, done: make(chan result, 1)}
+	p := &pending{ctx: ctx, entry: e, hook: hook, done: make(chan result, 1)}
 	s.closing.RLock()
 	if s.closed {
 		s.closing.RUnlock()

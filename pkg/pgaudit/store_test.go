@@ -114,7 +114,7 @@ func TestAppendConcurrentReplicas(t *testing.T) {
 			wg.Go(func() {
 				for i := range each {
 					name := fmt.Sprintf("r%d-a%d", r, a)
-					e, err := s.Append(context.Background(), call(name, i))
+					e, err := s.Append(context.Background(), call(name, i), nil)
 					if err != nil {
 						t.Error(err)
 						return
@@ -153,13 +153,13 @@ func TestReopenContinues(t *testing.T) {
 	u := pgtest.URL(t)
 	a := openStore(t, u, Options{})
 	for i := range 5 {
-		if _, err := a.Append(context.Background(), call("a", i)); err != nil {
+		if _, err := a.Append(context.Background(), call("a", i), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	a.Close()
 	b := openStore(t, u, Options{})
-	e, err := b.Append(context.Background(), call("b", 0))
+	e, err := b.Append(context.Background(), call("b", 0), nil)
 	if err != nil || e.Seq != 5 {
 		t.Fatalf("Append after reopening: seq %d, %v; want 5", e.Seq, err)
 	}
@@ -172,20 +172,20 @@ func TestCatchUpRefusesRewrittenEntries(t *testing.T) {
 	u := pgtest.URL(t)
 	a := openStore(t, u, Options{})
 	b := openStore(t, u, Options{})
-	if _, err := a.Append(context.Background(), call("a", 0)); err != nil {
+	if _, err := a.Append(context.Background(), call("a", 0), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Append(context.Background(), call("b", 0)); err != nil {
+	if _, err := b.Append(context.Background(), call("b", 0), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.db.Pool.Exec(context.Background(), `UPDATE audit_entries SET leaf = sha256('forged'::bytea) WHERE seq = 1`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := a.Append(context.Background(), call("a", 1))
+	_, err := a.Append(context.Background(), call("a", 1), nil)
 	if err == nil || !strings.Contains(err.Error(), "does not reproduce the root") {
 		t.Fatalf("Append over a rewritten entry: %v, want a refusal", err)
 	}
-	if _, err := a.Append(context.Background(), call("a", 2)); err == nil {
+	if _, err := a.Append(context.Background(), call("a", 2), nil); err == nil {
 		t.Fatal("the refusal did not latch")
 	}
 }
@@ -196,13 +196,13 @@ func TestAppendFailsWhenDatabaseUnreachable(t *testing.T) {
 	u := pgtest.URL(t)
 	proxy, viaProxy := pgtest.NewProxy(t, u)
 	s := openStore(t, viaProxy, Options{CommitTimeout: 5 * time.Second})
-	if _, err := s.Append(context.Background(), call("w", 0)); err != nil {
+	if _, err := s.Append(context.Background(), call("w", 0), nil); err != nil {
 		t.Fatal(err)
 	}
 	proxy.Stop()
 	start := time.Now()
 	for i := 1; i <= 3; i++ {
-		e, err := s.Append(context.Background(), call("w", i))
+		e, err := s.Append(context.Background(), call("w", i), nil)
 		if err == nil {
 			t.Fatalf("Append with the database unreachable returned seq %d", e.Seq)
 		}
@@ -241,7 +241,7 @@ func TestWriterProcess(t *testing.T) {
 	for a := range 4 {
 		wg.Go(func() {
 			for i := a; i < n; i += 4 {
-				e, err := s.Append(context.Background(), call(name, i))
+				e, err := s.Append(context.Background(), call(name, i), nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -350,7 +350,7 @@ func TestKilledWriterLosesNoAcknowledgedEntry(t *testing.T) {
 		}
 	}
 	s := openStore(t, u, Options{})
-	if _, err := s.Append(context.Background(), call("after", 0)); err != nil {
+	if _, err := s.Append(context.Background(), call("after", 0), nil); err != nil {
 		t.Fatalf("Append after the kill: %v", err)
 	}
 	checkLog(t, s, acked, int64(len(acked)))

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/pgaudit"
 	"github.com/agentmesh/agentmesh/pkg/pgnotify"
 	"github.com/agentmesh/agentmesh/pkg/pgstate"
 	"github.com/agentmesh/agentmesh/pkg/trust"
@@ -109,14 +110,9 @@ func (s *Store) Record(ctx context.Context, tx pgx.Tx, subject string, ev trust.
 	return before, after, nil
 }
 
-// Hook is an audit hook on PostgreSQL: it runs inside the transaction that
-// appends e, may change e before it is stored, and returns entries to
-// append after it. It is pkg/auditlog's Hook with a pgx.Tx.
-type Hook func(ctx context.Context, tx pgx.Tx, e *audit.Entry) (followUps []audit.Entry, err error)
-
 // Hook returns the audit hook that records ev for the entry's Subject and
 // stamps the entry (trust.Model.Stamp), as trust.Store.Hook does.
-func (s *Store) Hook(ev trust.Event) Hook {
+func (s *Store) Hook(ev trust.Event) pgaudit.Hook {
 	return func(ctx context.Context, tx pgx.Tx, e *audit.Entry) ([]audit.Entry, error) {
 		ev.Time = e.Timestamp
 		before, after, err := s.Record(ctx, tx, trust.Subject(e), ev)

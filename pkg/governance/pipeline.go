@@ -31,7 +31,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
-	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/metrics"
@@ -58,13 +57,16 @@ type Options struct {
 	Redactor      *redact.Redactor
 	RedactOutputs bool
 	RedactParams  bool
-	Log           *auditlog.Log
+	// Ledger records every call with its trust update and reads trust
+	// states.
+	Ledger Ledger
 	// BatchedAudit is the relaxed durability mode (audit.batch_window):
 	// a call's result is returned once its entry is queued, not committed;
 	// the log commits queued entries every window. If such a commit
 	// fails, every later call is refused.
 	BatchedAudit bool
-	Trust        *trust.Store
+	// TrustModel scores behaviour (thresholds, repeat window).
+	TrustModel trust.Model
 	// KeepWhenRevoked lists tools still allowed while trust is revoked.
 	KeepWhenRevoked []string
 	Shadow          bool
@@ -201,9 +203,9 @@ func (p *Pipeline) record(ctx context.Context, c Call, start time.Time, o outcom
 	var err error
 	actx, end := ob.phase(context.WithoutCancel(ctx), "audit.commit")
 	if p.opts.BatchedAudit {
-		err = p.opts.Log.Enqueue(actx, entry, p.opts.Trust.Hook(o.event))
+		err = p.opts.Ledger.Enqueue(actx, entry, &o.event)
 	} else {
-		logged, err = p.opts.Log.Append(actx, entry, p.opts.Trust.Hook(o.event))
+		logged, err = p.opts.Ledger.Append(actx, entry, &o.event)
 	}
 	end(err)
 	if err != nil {
@@ -261,7 +263,7 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 	// Trust: revocation latches until an operator resets it. Each
 	// authenticated caller has its own (trust.Subject).
 	who, subject := p.caller(ctx)
-	st, err := p.opts.Trust.Get(ctx, subject)
+	st, err := p.opts.Ledger.Trust(ctx, subject)
 	if err != nil && ctx.Err() != nil {
 		return refuse(LayerTrust, outcome{result: audit.ResultError, reason: "cancelled by the client before it ran", event: trust.Event{Kind: trust.Neutral}})
 	}
@@ -270,7 +272,7 @@ func (p *Pipeline) admit(ctx context.Context, c Call) admission {
 	}
 	if st.Revoked && !slices.Contains(p.opts.KeepWhenRevoked, c.Tool) {
 		return refuse(LayerTrust, outcome{result: audit.ResultBlocked, rules: []string{"builtin:trust-revoked"}, event: trust.Event{Kind: trust.Neutral},
-			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset%s --reason ...`", st.Score, p.opts.Trust.Model.RevokeBelow, resetFlag(subject, p.opts.Agent))})
+			reason: fmt.Sprintf("access revoked: trust score %d is below %d; an operator must run `agentmesh trust reset%s --reason ...`", st.Score, p.opts.TrustModel.RevokeBelow, resetFlag(subject, p.opts.Agent))})
 	}
 	// Credential.
 	cred, err := p.opts.Credentials.Current()
@@ -429,7 +431,7 @@ func (p *Pipeline) writeAhead(ctx context.Context, c Call, start time.Time, pre 
 	}
 	e := p.entry(context.WithoutCancel(ctx), c, start, o)
 	e.Action = audit.ActionToolIntent
-	return p.opts.Log.Append(context.WithoutCancel(ctx), e, nil)
+	return p.opts.Ledger.Append(context.WithoutCancel(ctx), e, nil)
 }
 
 // redactText is s with what the detectors find removed (or withheld
@@ -643,7 +645,7 @@ func (p *Pipeline) mistake(c Call, target, rule, reason string) outcome {
 
 // once makes ev cost at most once per repeat window for the same key.
 func (p *Pipeline) once(ev trust.Event, key ...string) trust.Event {
-	w := p.opts.Trust.Model.RepeatWindow
+	w := p.opts.TrustModel.RepeatWindow
 	if w <= 0 {
 		return ev
 	}

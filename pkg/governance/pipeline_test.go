@@ -129,7 +129,7 @@ func newFixture(t *testing.T, mutate func(*Options)) *fixture {
 	f.rot = &identity.Rotator{Dir: d, Verifier: v, RotateAt: 0.5, Now: clock, Issuer: identity.NewIssuer(id, 15*time.Minute, "",
 		[]identity.ScopeTemplate{{Resources: []string{"filesystem:/data/*"}, Actions: []string{"read"}, TTL: 15 * time.Minute}})}
 	opts := Options{
-		Agent: id.DID(), Credentials: f.rot, Log: f.log, Trust: f.trust, Now: clock,
+		Agent: id.DID(), Credentials: f.rot, Ledger: trust.Ledger{Log: f.log, Store: f.trust}, TrustModel: f.trust.Model, Now: clock,
 		Policy:   policy.NewEngine(set, policy.Options{Counter: ratelimit.NewSQLite(db), Secrets: red, Clock: clock}),
 		Redactor: red, RedactOutputs: true, RedactParams: true, MaxOutputBytes: 1000,
 	}

@@ -102,7 +102,7 @@ func OpenExplainer(ctx context.Context, cfg *config.Config, o ExplainOptions) (*
 	x.Pipeline = governance.New(governance.Options{
 		Agent: x.Agent, Credentials: credential{cred}, Policy: o.Policy, Redactor: red,
 		RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
-		Trust: store, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
+		Ledger: trust.Ledger{Store: store}, TrustModel: store.Model, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), Now: o.Now,
 	})
 	return x, nil

@@ -176,7 +176,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 	rt.Pipeline = governance.New(governance.Options{
 		Agent: rt.ID.DID(), Credentials: rt.Rotator, Policy: rt.Policy,
 		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
-		Log: rt.Log, BatchedAudit: cfg.Audit.BatchWindow > 0, Trust: rt.Trust, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
+		Ledger: trust.Ledger{Log: rt.Log, Store: rt.Trust}, BatchedAudit: cfg.Audit.BatchWindow > 0, TrustModel: rt.Trust.Model, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
 		Approver: rt.approver, CallerScopes: grants, Metrics: rt.Metrics, Tracer: rt.tracer,
 	})

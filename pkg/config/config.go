@@ -15,6 +15,7 @@ type Config struct {
 	Agent      Agent      `yaml:"agent"`
 	Identity   Identity   `yaml:"identity"`
 	StateDir   string     `yaml:"state_dir"`
+	State      State      `yaml:"state"`
 	Policies   Policies   `yaml:"policies"`
 	Governance Governance `yaml:"governance"`
 	Trust      Trust      `yaml:"trust"`
@@ -30,6 +31,17 @@ type Config struct {
 	// Source says where the configuration came from; it is not read from
 	// the file.
 	Source Source `yaml:"-"`
+}
+
+// State says where shared state lives beyond the state directory.
+type State struct {
+	// Database, when set, is a PostgreSQL URL (postgres://user@host/db):
+	// the audit log, trust states, rate-limit windows, tool pins and API
+	// keys live there, shared by every replica of the identity (a fleet of
+	// `serve --http`). Empty: the state directory's SQLite database.
+	// AGENTMESH_DATABASE_URL overrides it, and keeps a password out of the
+	// file. Keys stay files in the state directory.
+	Database string `yaml:"database"`
 }
 
 // Agent names the server and the person accountable for it.

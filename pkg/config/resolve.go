@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,10 @@ type Source struct {
 	StateDir string
 	// StateDirFrom says how StateDir was chosen.
 	StateDirFrom string
+	// Database is the PostgreSQL state database URL, or "" for SQLite in
+	// the state directory; DatabaseFrom says where it came from
+	// ("AGENTMESH_DATABASE_URL" or "state.database in FILE").
+	Database, DatabaseFrom string
 	// UserConfigDir is $XDG_CONFIG_HOME/agentmesh (default
 	// ~/.config/agentmesh): where the audit witness lives, outside the state
 	// directory. Empty when no home directory is known.
@@ -118,6 +123,9 @@ func Load(env Env) (*Config, error) {
 	if err := resolveStateDir(env, &cfg, &src); err != nil {
 		return nil, err
 	}
+	if err := resolveDatabase(env, &cfg, &src); err != nil {
+		return nil, err
+	}
 	src.UserConfigDir, _ = env.UserConfigDir()
 	cfg.Source = src
 	return &cfg, nil
@@ -158,6 +166,37 @@ func mustExist(p, from string) (Source, error) {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// resolveDatabase picks the state database: AGENTMESH_DATABASE_URL, else
+// state.database, else none (SQLite in the state directory).
+func resolveDatabase(env Env, cfg *Config, src *Source) error {
+	switch {
+	case env.Getenv("AGENTMESH_DATABASE_URL") != "":
+		src.Database, src.DatabaseFrom = env.Getenv("AGENTMESH_DATABASE_URL"), "AGENTMESH_DATABASE_URL"
+		if err := CheckDatabaseURL(src.Database); err != nil {
+			return fmt.Errorf("AGENTMESH_DATABASE_URL: %w", err)
+		}
+	case cfg.State.Database != "":
+		src.Database, src.DatabaseFrom = cfg.State.Database, "state.database in "+src.File
+	}
+	return nil
+}
+
+// CheckDatabaseURL accepts a PostgreSQL URL (postgres:// or postgresql://)
+// with a host; the error never repeats the URL, which may hold a password.
+func CheckDatabaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL; write postgres://USER@HOST:PORT/DATABASE")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q is not supported; only PostgreSQL (postgres://USER@HOST:PORT/DATABASE) can hold shared state (leave it empty for SQLite in the state directory)", u.Scheme)
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return errors.New("no host; write postgres://USER@HOST:PORT/DATABASE")
+	}
+	return nil
 }
 
 func resolveStateDir(env Env, cfg *Config, src *Source) error {

@@ -63,6 +63,13 @@ func (v *validator) check(c *Config) {
 		v.errorf("agent.sponsor", "%v", err)
 	}
 	v.checkIdentity(c.Identity)
+	if c.State.Database != "" {
+		if err := CheckDatabaseURL(c.State.Database); err != nil {
+			v.errorf("state.database", "%v", err)
+		} else if c.Audit.BatchWindow > 0 {
+			v.errorf("audit.batch_window", "batched durability is not offered with a PostgreSQL state database (group commit already batches concurrent calls); remove audit.batch_window")
+		}
+	}
 	for i, p := range c.Policies.Paths {
 		if strings.TrimSpace(p) == "" {
 			v.errorf(fmt.Sprintf("policies.paths[%d]", i), "empty policy path")

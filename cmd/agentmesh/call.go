@@ -154,7 +154,11 @@ func callRun(g *globals, opts callOptions) error {
 
 // lastCallEntry finds this process's audit entry of the call (the newest
 // of the tool made by `agentmesh call`).
+// With a PostgreSQL state database (no local log) there is none.
 func lastCallEntry(ctx context.Context, l *auditlog.Log, tool string) *auditlog.Stored {
+	if l == nil {
+		return nil
+	}
 	entries, err := l.List(ctx, auditlog.Filter{Tool: tool, AfterSeq: -1, Limit: 20})
 	if err != nil {
 		return nil

@@ -230,7 +230,11 @@ func serveRun(g *globals, opts serveOptions) error {
 			n, proxied := rt.Proxy.Upstreams()
 			tools = fmt.Sprintf("%d built-in tools, %d from %d upstream(s)", len(rt.Tools), proxied, n)
 		}
-		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%s; state %s)\n", transportName(opts), rt.ID.DID(), tools, cfg.Source.StateDir)
+		where := cfg.Source.StateDir
+		if rt.DatabaseName() != "" {
+			where = fmt.Sprintf("keys %s, database %s", cfg.Source.StateDir, rt.DatabaseName())
+		}
+		fmt.Fprintf(g.io.Err, "agentmesh: serving %s as %s (%s; state %s)\n", transportName(opts), rt.ID.DID(), tools, where)
 	}
 	if opts.HTTP != "" {
 		httpOpts.Listener = ln

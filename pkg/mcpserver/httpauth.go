@@ -3,7 +3,6 @@ package mcpserver
 import (
 	"net/http"
 
-	"github.com/agentmesh/agentmesh/pkg/apikey"
 	"github.com/agentmesh/agentmesh/pkg/auth"
 	"github.com/agentmesh/agentmesh/pkg/caller"
 )
@@ -40,9 +39,7 @@ func (rt *Runtime) authenticate(next http.Handler, mux *http.ServeMux) (http.Han
 	}}
 	closeKeys := func() {}
 	if a.APIKeys {
-		keys := &apikey.Store{DB: rt.DB, Cache: apikey.NewCache()}
-		opts.KeyLookup = keys.Lookup
-		closeKeys = func() { keys.Close() }
+		opts.KeyLookup, closeKeys = rt.store.keyLookup()
 	}
 	authn, err := auth.New(a, opts)
 	if err != nil {

@@ -2,7 +2,6 @@ package mcpserver
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,16 +111,12 @@ func (rt *Runtime) Ready(ctx context.Context) []Check {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	db := Check{Name: "database", OK: true}
-	err := rt.DB.Read(ctx, func(tx *sql.Tx) error {
-		var one int
-		return tx.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-	})
-	if err != nil {
+	if err := rt.store.ping(ctx); err != nil {
 		db.OK, db.Error = false, err.Error()
 	}
 	checks := []Check{db}
 	a := Check{Name: "audit_log", OK: true}
-	if err := rt.Log.Failure(); err != nil {
+	if err := rt.store.failure(); err != nil {
 		a.OK, a.Error = false, err.Error()
 	}
 	checks = append(checks, a)

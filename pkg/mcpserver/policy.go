@@ -3,7 +3,6 @@ package mcpserver
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/policy"
-	"github.com/agentmesh/agentmesh/pkg/ratelimit"
 	"github.com/agentmesh/agentmesh/pkg/redact"
 )
 
@@ -66,7 +64,7 @@ func (rt *Runtime) openPolicy(ctx context.Context, redactor *redact.Redactor) er
 		return fmt.Errorf("loading policies (nothing is served with a policy that does not validate):\n%w", err)
 	}
 	rt.Policy = policy.NewEngine(set, policy.Options{
-		Counter: ratelimit.NewSQLite(rt.DB), Secrets: redactor, Clock: rt.opts.Now, Shadow: rt.Cfg.Governance.ShadowMode,
+		Counter: rt.store.counter(), Secrets: redactor, Clock: rt.opts.Now, Shadow: rt.Cfg.Governance.ShadowMode,
 	})
 	rt.policy = &policyWatch{rt: rt, reload: make(chan struct{}, 1)}
 	rt.policy.stamps = stamps(files)
@@ -165,14 +163,11 @@ func (rt *Runtime) auditPolicy(ctx context.Context, set *policy.Set, files []str
 		d["error"] = loadErr.Error()
 	}
 	e.Details = jsonDetails(d)
-	_, err := rt.Log.Append(ctx, e, func(ctx context.Context, tx *sql.Tx, _ *audit.Entry) ([]audit.Entry, error) {
-		if loadErr != nil {
-			return nil, nil
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('policy.loaded', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, policyFingerprint(files))
-		return nil, err
-	})
-	return err
+	fingerprint := ""
+	if loadErr == nil {
+		fingerprint = policyFingerprint(files)
+	}
+	return rt.store.recordPolicy(ctx, e, fingerprint)
 }
 
 // policyFingerprint names the policy in force by its files' contents.
@@ -184,7 +179,5 @@ func policyFingerprint(files []string) string {
 // samePolicyAsLast reports whether the last policy_loaded entry recorded
 // exactly these files (the fingerprint is kept in meta beside the log).
 func (rt *Runtime) samePolicyAsLast(ctx context.Context, files []string) bool {
-	var last string
-	err := rt.DB.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'policy.loaded'`).Scan(&last)
-	return err == nil && last == policyFingerprint(files)
+	return rt.store.lastPolicy(ctx) == policyFingerprint(files)
 }

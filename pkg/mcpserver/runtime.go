@@ -28,7 +28,6 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/proxy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
 	"github.com/agentmesh/agentmesh/pkg/state"
-	"github.com/agentmesh/agentmesh/pkg/toolpin"
 	"github.com/agentmesh/agentmesh/pkg/tools"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 )
@@ -58,8 +57,11 @@ type Runtime struct {
 	Dir      *state.Dir
 	ID       *identity.Identity
 	DB       *state.DB
-	Log      *auditlog.Log
-	Trust    *trust.Store
+	// DB, Log and Trust are the state directory's SQLite database, its
+	// audit log and its trust store; nil with a PostgreSQL state database
+	// (state.database), where store holds them.
+	Log   *auditlog.Log
+	Trust *trust.Store
 	Rotator  *identity.Rotator
 	Policy   *policy.Engine
 	Pipeline *governance.Pipeline
@@ -70,6 +72,7 @@ type Runtime struct {
 	// Metrics are the server's Prometheus metrics; nil when off.
 	Metrics *metrics.Metrics
 
+	store   backend
 	opts    Options
 	closers []func() error
 	cancel  context.CancelFunc
@@ -123,34 +126,23 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rt.DB, err = d.OpenDB(ctx, cfg.Audit.Synchronous); err != nil {
+	if cfg.Source.Database != "" {
+		if rt.store, err = rt.openPostgres(ctx); err != nil {
+			return err
+		}
+	} else if err := rt.openSQLite(ctx); err != nil {
 		return err
 	}
-	logOpts := auditlog.Options{Now: rt.opts.Now, Metrics: rt.Metrics, OnWitnessError: func(err error) { rt.warnf("%v", err) }, BatchWindow: cfg.Audit.BatchWindow.D(),
-		OnEnqueuedError: func(err error) {
-			rt.warnf("a batched audit commit failed, its entries are lost, and every call is refused from now on (audit.batch_window): %v", err)
-		}}
-	if cfg.Audit.Witness && cfg.Source.UserConfigDir != "" {
-		logOpts.WitnessDir = auditlog.WitnessDir(cfg.Source.UserConfigDir)
-	}
-	for _, w := range cfg.Audit.Witnesses {
-		logOpts.Witnesses = append(logOpts.Witnesses, auditlog.ExternalWitness{URL: w.URL, Key: w.Key})
-	}
-	if rt.Log, err = auditlog.Open(ctx, rt.DB, rt.ID, logOpts); err != nil {
-		return err
-	}
-	rt.watchLog()
 	if err := rt.openTracer(ctx); err != nil {
 		return err
 	}
 	if created {
 		cur := rt.ID.Doc.Current()
-		if _, err := rt.Log.Append(ctx, audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionIdentityCreated,
-			Details: jsonDetails(map[string]any{"did": rt.ID.DID(), "did_key": cur.DIDKey, "fingerprint": cur.Fingerprint, "sponsor": rt.ID.Doc.Sponsor, "by": "serve (first start)"})}, nil); err != nil {
+		if _, err := rt.store.append(ctx, audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionIdentityCreated,
+			Details: jsonDetails(map[string]any{"did": rt.ID.DID(), "did_key": cur.DIDKey, "fingerprint": cur.Fingerprint, "sponsor": rt.ID.Doc.Sponsor, "by": "serve (first start)"})}); err != nil {
 			return err
 		}
 	}
-	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now, Cache: trust.NewCache(), Metrics: rt.Metrics}
 	if err := rt.openCredentials(); err != nil {
 		return err
 	}
@@ -176,7 +168,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 	rt.Pipeline = governance.New(governance.Options{
 		Agent: rt.ID.DID(), Credentials: rt.Rotator, Policy: rt.Policy,
 		Redactor: red, RedactOutputs: cfg.Redaction.Enabled && cfg.Redaction.Outputs, RedactParams: cfg.Redaction.Enabled && cfg.Redaction.Params,
-		Ledger: trust.Ledger{Log: rt.Log, Store: rt.Trust}, BatchedAudit: cfg.Audit.BatchWindow > 0, TrustModel: rt.Trust.Model, KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
+		Ledger: rt.store.ledger(), BatchedAudit: cfg.Audit.BatchWindow > 0, TrustModel: trust.FromConfig(cfg.Trust), KeepWhenRevoked: cfg.Trust.KeepWhenRevoked, Shadow: cfg.Governance.ShadowMode,
 		MaxOutputBytes: int(cfg.Governance.MaxOutputBytes), MaxParamBytes: cfg.Audit.MaxParamBytes, Console: console, Now: rt.opts.Now,
 		Approver: rt.approver, CallerScopes: grants, Metrics: rt.Metrics, Tracer: rt.tracer,
 	})
@@ -194,7 +186,11 @@ func (rt *Runtime) open(ctx context.Context) error {
 		}
 		rt.Proxy = proxy.New(proxy.Options{
 			Upstreams: ups, Pipeline: rt.Pipeline, Reserved: reserved, Version: rt.version(), Stderr: rt.opts.Stderr, Warnf: rt.warnf,
-			Pins:     &toolpin.Store{DB: rt.DB, Log: rt.Log, Agent: rt.ID.DID(), Now: rt.opts.Now},
+			Pins: rt.store.pins(rt.ID.DID()), Agent: rt.ID.DID(),
+			Record: func(ctx context.Context, e audit.Entry) error {
+				_, err := rt.store.append(ctx, e)
+				return err
+			},
 			Redactor: red, Metrics: rt.Metrics,
 		})
 	}
@@ -214,6 +210,32 @@ func (rt *Runtime) open(ctx context.Context) error {
 		defer rt.wg.Done()
 		rt.policy.watch(bg)
 	}()
+	return nil
+}
+
+// openSQLite opens the state directory's database and audit log.
+func (rt *Runtime) openSQLite(ctx context.Context) error {
+	cfg := rt.Cfg
+	var err error
+	if rt.DB, err = rt.Dir.OpenDB(ctx, cfg.Audit.Synchronous); err != nil {
+		return err
+	}
+	rt.store = sqliteBackend{rt}
+	logOpts := auditlog.Options{Now: rt.opts.Now, Metrics: rt.Metrics, OnWitnessError: func(err error) { rt.warnf("%v", err) }, BatchWindow: cfg.Audit.BatchWindow.D(),
+		OnEnqueuedError: func(err error) {
+			rt.warnf("a batched audit commit failed, its entries are lost, and every call is refused from now on (audit.batch_window): %v", err)
+		}}
+	if cfg.Audit.Witness && cfg.Source.UserConfigDir != "" {
+		logOpts.WitnessDir = auditlog.WitnessDir(cfg.Source.UserConfigDir)
+	}
+	for _, w := range cfg.Audit.Witnesses {
+		logOpts.Witnesses = append(logOpts.Witnesses, auditlog.ExternalWitness{URL: w.URL, Key: w.Key})
+	}
+	if rt.Log, err = auditlog.Open(ctx, rt.DB, rt.ID, logOpts); err != nil {
+		return err
+	}
+	rt.watchLog()
+	rt.Trust = &trust.Store{DB: rt.DB, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now, Cache: trust.NewCache(), Metrics: rt.Metrics}
 	return nil
 }
 
@@ -255,8 +277,8 @@ func (rt *Runtime) openCredentials() error {
 	rt.Rotator = &identity.Rotator{
 		Dir: rt.Dir, Issuer: Issuer(rt.Cfg, rt.ID), Verifier: v, RotateAt: rt.Cfg.Identity.RotateAt, Now: rt.opts.Now,
 		OnIssue: func(c *identity.Credential) error {
-			_, err := rt.Log.Append(context.Background(), audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionCredentialIssued,
-				Details: jsonDetails(map[string]any{"jti": c.Claims.ID, "exp": c.Claims.ExpiresAt().Format(time.RFC3339), "aud": c.Claims.Audience, "scopes": c.Claims.Scopes})}, nil)
+			_, err := rt.store.append(context.Background(), audit.Entry{Agent: rt.ID.DID(), Action: audit.ActionCredentialIssued,
+				Details: jsonDetails(map[string]any{"jti": c.Claims.ID, "exp": c.Claims.ExpiresAt().Format(time.RFC3339), "aud": c.Claims.Audience, "scopes": c.Claims.Scopes})})
 			return err
 		},
 	}
@@ -280,11 +302,8 @@ func (rt *Runtime) Close() error {
 		for _, c := range rt.closers {
 			c()
 		}
-		if rt.Log != nil {
-			rt.Log.Close()
-		}
-		if rt.DB != nil {
-			rt.DB.Close()
+		if rt.store != nil {
+			rt.store.close()
 		}
 	})
 	return nil

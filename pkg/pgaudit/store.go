@@ -214,3 +214,8 @@ func (s *Store) refuse(err error) error {
 
 // Verifiers returns the keys whose checkpoints this writer accepts.
 func (s *Store) Verifiers() note.Verifiers { return s.verifiers }
+
+// Failure is why the log refuses every append (a tree that does not
+// reproduce its signed root), or nil; a database that is merely down is
+// not a failure: appends resume when it is back.
+func (s *Store) Failure() error { return s.refusing() }

@@ -265,7 +265,7 @@ func (p *Proxy) flushLogCounts() {
 	counts := p.logs.counts
 	p.logs.counts = nil
 	p.logs.mu.Unlock()
-	if p.opts.Pins == nil || p.opts.Pins.Log == nil {
+	if p.opts.Record == nil {
 		return
 	}
 	for u, c := range counts {
@@ -277,9 +277,9 @@ func (p *Proxy) flushLogCounts() {
 			Outcome string `json:"outcome"`
 			*logCount
 		}{string(mcp.MethodNotificationMessage), "counted", c})
-		if _, err := p.opts.Pins.Log.Append(context.Background(), audit.Entry{
-			Agent: p.opts.Pins.Agent, Action: audit.ActionUpstreamRequest, Upstream: u.cfg.Name, Details: details,
-		}, nil); err != nil {
+		if err := p.opts.Record(context.Background(), audit.Entry{
+			Agent: p.opts.Agent, Action: audit.ActionUpstreamRequest, Upstream: u.cfg.Name, Details: details,
+		}); err != nil {
 			p.warnf("upstream %s: recording its log message counts: %v", u.cfg.Name, err)
 		}
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/metrics"
@@ -44,10 +45,27 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/tools"
 )
 
+// Pins keeps the upstreams' tool definitions pinned (toolpin.Store on
+// SQLite, pgtoolpin.Pins on PostgreSQL), recording changes in the audit
+// log.
+type Pins interface {
+	// Observe records what an upstream lists now and returns the changes.
+	Observe(ctx context.Context, upstream string, mode toolpin.Mode, seen []toolpin.Seen, others []string) ([]toolpin.Change, error)
+	// Approved reports whether hash is the approved definition of tool.
+	Approved(ctx context.Context, upstream, tool, hash string) (bool, error)
+	// List returns an upstream's pins.
+	List(ctx context.Context, upstream string) ([]toolpin.Pin, error)
+}
+
 // Options configure a Proxy.
 type Options struct {
 	Upstreams []config.Upstream
-	Pins      *toolpin.Store
+	Pins      Pins
+	// Record appends an entry about the upstreams that no call's
+	// pipeline records (upstream requests, log message counts) as Agent;
+	// nil records nothing.
+	Record func(ctx context.Context, e audit.Entry) error
+	Agent  string
 	// Pipeline governs resources/read and prompts/get; tools/call is
 	// governed by the server's tool middleware through Resolve.
 	Pipeline *governance.Pipeline

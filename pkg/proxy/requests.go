@@ -241,13 +241,13 @@ func (p *Proxy) relay(ctx context.Context, method string, params json.RawMessage
 // the user or the model for what, during which call, and what became of
 // it. The request's content is not logged (it goes to the user).
 func (p *Proxy) recordRequest(u *upstream, tool, method, outcome string) {
-	if p.opts.Pins == nil || p.opts.Pins.Log == nil {
+	if p.opts.Record == nil {
 		return
 	}
 	details, _ := json.Marshal(map[string]string{"method": method, "outcome": outcome})
-	_, err := p.opts.Pins.Log.Append(context.Background(), audit.Entry{
-		Agent: p.opts.Pins.Agent, Action: audit.ActionUpstreamRequest, Tool: tool, Upstream: u.cfg.Name, Details: details,
-	}, nil)
+	err := p.opts.Record(context.Background(), audit.Entry{
+		Agent: p.opts.Agent, Action: audit.ActionUpstreamRequest, Tool: tool, Upstream: u.cfg.Name, Details: details,
+	})
 	if err != nil {
 		p.warnf("upstream %s: recording its %s request: %v", u.cfg.Name, method, err)
 	}

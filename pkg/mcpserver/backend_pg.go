@@ -115,7 +115,6 @@ func (b *pgBackend) close() {
 	b.db.Close()
 }
 
-
 // DatabaseName is the PostgreSQL state database without its password, or
 // "" when state is in the state directory's SQLite database.
 func (rt *Runtime) DatabaseName() string {

@@ -14,6 +14,8 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/pgstate"
+	"github.com/agentmesh/agentmesh/pkg/pgtrust"
 	"github.com/agentmesh/agentmesh/pkg/policy"
 	"github.com/agentmesh/agentmesh/pkg/redact"
 	"github.com/agentmesh/agentmesh/pkg/scope"
@@ -63,7 +65,22 @@ func OpenExplainer(ctx context.Context, cfg *config.Config, o ExplainOptions) (*
 			x.Agent = doc.ID
 		}
 	}
-	db, err := x.trustDB(ctx, o.TrustScore)
+	var imposed *trust.State
+	switch {
+	case o.TrustScore >= 0:
+		m := trust.FromConfig(cfg.Trust)
+		st := m.Fresh()
+		st.Score, st.Revoked = o.TrustScore, o.TrustScore < m.RevokeBelow
+		imposed = &st
+	case cfg.Source.Database != "":
+		// A fleet's trust state is in its database: explain against it.
+		st, err := fleetTrustState(ctx, cfg, x.Agent, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		imposed = &st
+	}
+	db, err := x.trustDB(ctx, imposed)
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +125,24 @@ func OpenExplainer(ctx context.Context, cfg *config.Config, o ExplainOptions) (*
 	return x, nil
 }
 
-// trustDB is the state database when there is one and no score is
-// imposed; otherwise a scratch database holding the imposed (or initial)
-// score, so that nothing in the state directory is written.
-func (x *Explainer) trustDB(ctx context.Context, score int) (*state.DB, error) {
+// fleetTrustState reads agent's trust state from the PostgreSQL state
+// database of cfg.
+func fleetTrustState(ctx context.Context, cfg *config.Config, agent string, now func() time.Time) (trust.State, error) {
+	db, err := pgstate.Open(ctx, cfg.Source.Database)
+	if err != nil {
+		return trust.State{}, fmt.Errorf("%w (from %s)", err, cfg.Source.DatabaseFrom)
+	}
+	defer db.Close()
+	return (&pgtrust.Store{DB: db, Model: trust.FromConfig(cfg.Trust), Now: now}).Get(ctx, agent)
+}
+
+// trustDB is the state database when there is one and no state is
+// imposed; otherwise a scratch database holding the imposed state (or
+// none: the initial score), so that nothing in the state directory is
+// written.
+func (x *Explainer) trustDB(ctx context.Context, imposed *trust.State) (*state.DB, error) {
 	path := filepath.Join(x.cfg.Source.StateDir, state.DatabaseFile)
-	if _, err := os.Stat(path); err == nil && score < 0 {
+	if _, err := os.Stat(path); err == nil && imposed == nil {
 		return state.OpenDB(ctx, path, state.SyncNormal)
 	}
 	dir, err := os.MkdirTemp("", "agentmesh-explain-")
@@ -125,11 +154,8 @@ func (x *Explainer) trustDB(ctx context.Context, score int) (*state.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if score >= 0 {
-		m := trust.FromConfig(x.cfg.Trust)
-		st := m.Fresh()
-		st.Score, st.Revoked = score, score < m.RevokeBelow
-		if err := (&trust.Store{DB: db, Model: m}).Put(ctx, x.Agent, st); err != nil {
+	if imposed != nil {
+		if err := (&trust.Store{DB: db, Model: trust.FromConfig(x.cfg.Trust)}).Put(ctx, x.Agent, *imposed); err != nil {
 			db.Close()
 			return nil, err
 		}

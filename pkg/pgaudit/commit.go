@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
@@ -302,6 +303,10 @@ func (s *Store) catchUp(ctx context.Context, tx pgx.Tx, size int64, stored []byt
 		return tree, fmt.Errorf("reading the entries other writers appended: %w", err)
 	}
 	cp, _, err := audit.OpenCheckpoint(stored, s.verifiers)
+	var unknown *note.UnknownVerifierError
+	if errors.As(err, &unknown) {
+		return tree, s.refuse(fmt.Errorf("the checkpoint of tree size %d is signed by key %s, which this replica's identity does not hold: if the identity was rotated (`agentmesh identity rotate`), copy the state directory's identity to this replica and restart it", size, unknown.Name))
+	}
 	if err != nil {
 		return tree, s.refuse(fmt.Errorf("the checkpoint of tree size %d another writer stored: %w", size, err))
 	}

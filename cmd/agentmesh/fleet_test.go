@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agentmesh/agentmesh/pkg/audit"
+)
+
+// The fleet acceptance tests: real `agentmesh serve --http` replicas
+// sharing one identity and one PostgreSQL database, real MCP clients over
+// streamable HTTP, and the CLI against the same database. They skip
+// without AGENTMESH_TEST_DATABASE_URL (scripts/pg-test-env).
+
+// fleetRun is the outcome of clients calling replicas: what each call of
+// each file saw.
+type fleetRun struct {
+	mu      sync.Mutex
+	results map[int]result // by file number
+	replica map[int]string // which replica answered it
+}
+
+func (r *fleetRun) record(i int, rep string, res result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.results[i], r.replica[i] = res, rep
+}
+
+// checkLogged fails the test for every acknowledged read (a result that
+// is not an error, with the file's contents) that has no allowed entry in
+// the log, and for any entry of a call not made. It returns how many
+// calls were acknowledged.
+func (r *fleetRun) checkLogged(t *testing.T, log []audit.Entry) int {
+	t.Helper()
+	logged := readsLogged(log)
+	acked := 0
+	for i, res := range r.results {
+		if !res.ok() {
+			continue
+		}
+		acked++
+		if res.text != fileText(i) {
+			t.Errorf("read %s on %s returned %q, want its contents", filePath(i), r.replica[i], res.text)
+		}
+		if got := logged[filePath(i)]; len(got) != 1 || got[0] != audit.ResultAllowed {
+			t.Errorf("acknowledged read %s on %s: log entries %v, want one allowed", filePath(i), r.replica[i], got)
+		}
+	}
+	for p := range logged {
+		var i int
+		if _, err := fmt.Sscanf(p, "/data/f%04d.txt", &i); err != nil {
+			t.Errorf("the log has a read of %s, which no client made", p)
+		} else if _, made := r.results[i]; !made {
+			t.Errorf("the log has a read of %s, which no client made", p)
+		}
+	}
+	return acked
+}
+
+// TestFleetConcurrentCalls: 3 replicas × 4 clients each make 2,000
+// governed reads in total, each of its own file. Every read is
+// acknowledged with the file's contents and has exactly one allowed
+// entry; the log's seqs are contiguous; audit verify --database passes.
+func TestFleetConcurrentCalls(t *testing.T) {
+	const replicas, clientsPer, calls = 3, 4, 2000
+	f := newFleet(t, "")
+	f.dataFiles(calls)
+	reps := make([]*replica, replicas)
+	for i := range reps {
+		reps[i] = f.start(fmt.Sprintf("r%d", i))
+	}
+	run := &fleetRun{results: map[int]result{}, replica: map[int]string{}}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k := 0; k < replicas*clientsPer; k++ {
+		rep := reps[k%replicas]
+		c := connect(t, rep, fmt.Sprintf("client-%d", k), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < calls; i = int(next.Add(1) - 1) {
+				run.record(i, rep.name, c.read(i))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	t.Logf("%d calls by %d clients on %d replicas in %v: %.0f calls/s", calls, replicas*clientsPer, replicas, elapsed.Round(time.Millisecond), calls/elapsed.Seconds())
+
+	failed := 0
+	for i, res := range run.results {
+		if !res.ok() {
+			if failed++; failed <= 5 {
+				t.Errorf("read %s on %s: %s", filePath(i), run.replica[i], res)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d calls failed", failed, calls)
+	}
+	log := f.auditLog()
+	if acked := run.checkLogged(t, log); acked != calls {
+		t.Errorf("%d calls acknowledged, want %d", acked, calls)
+	}
+	f.verifyLog(len(log))
+}
+
+// TestFleetExactRateLimit: a 100/hour limit counted per server, hit by 160
+// concurrent calls spread over 3 replicas, lets exactly 100 through; the
+// other 60 are refused as rate-limited, and the log says the same.
+func TestFleetExactRateLimit(t *testing.T) {
+	const replicas, clientsPer, calls, limit = 3, 4, 160, 100
+	f := newFleet(t, "")
+	f.write("policies/limit.yaml", `policies:
+  - name: fleet-limit
+    rules:
+      - name: list-100-per-hour
+        condition: "tool == 'filesystem_list'"
+        limit: "100/hour"
+        per: server
+        action: block
+        message: "filesystem_list is limited to 100 calls per hour"
+`)
+	reps := make([]*replica, replicas)
+	for i := range reps {
+		reps[i] = f.start(fmt.Sprintf("r%d", i))
+	}
+	var allowed, limited atomic.Int64
+	perReplica := make([]atomic.Int64, replicas)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < replicas*clientsPer; k++ {
+		r := k % replicas
+		c := connect(t, reps[r], fmt.Sprintf("client-%d", k), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= calls {
+				res := c.call("filesystem_list", map[string]any{"path": "/data"})
+				switch {
+				case res.ok():
+					allowed.Add(1)
+					perReplica[r].Add(1)
+				case res.isError && strings.Contains(res.text, "limited to 100 calls per hour"):
+					limited.Add(1)
+				default:
+					t.Errorf("filesystem_list on %s: %s", reps[r].name, res)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("allowed per replica: %d, %d, %d", perReplica[0].Load(), perReplica[1].Load(), perReplica[2].Load())
+	if allowed.Load() != limit || limited.Load() != calls-limit {
+		t.Errorf("%d allowed and %d refused by the limit, want exactly %d and %d", allowed.Load(), limited.Load(), limit, calls-limit)
+	}
+	log := f.auditLog()
+	byResult := map[audit.Result]int{}
+	for _, e := range log {
+		if e.Action == audit.ActionToolInvocation && e.Tool == "filesystem_list" {
+			byResult[e.Result]++
+		}
+	}
+	if byResult[audit.ResultAllowed] != limit || byResult[audit.ResultBlocked] != calls-limit || len(byResult) != 2 {
+		t.Errorf("the log's filesystem_list entries by result: %v, want %d allowed and %d blocked", byResult, limit, calls-limit)
+	}
+	f.verifyLog(len(log))
+}

@@ -32,7 +32,7 @@ func (r *fleetRun) record(i int, rep string, res result) {
 
 // checkLogged fails the test for every acknowledged read (a result that
 // is not an error, with the file's contents) that has no allowed entry in
-// the log, and for any entry of a call not made. It returns how many
+// the log, for any entry of a call not made, and for a call logged twice. It returns how many
 // calls were acknowledged.
 func (r *fleetRun) checkLogged(t *testing.T, log []audit.Entry) int {
 	t.Helper()
@@ -50,7 +50,10 @@ func (r *fleetRun) checkLogged(t *testing.T, log []audit.Entry) int {
 			t.Errorf("acknowledged read %s on %s: log entries %v, want one allowed", filePath(i), r.replica[i], got)
 		}
 	}
-	for p := range logged {
+	for p, results := range logged {
+		if len(results) > 1 {
+			t.Errorf("%s was read once, the log has %d entries of it: %v", p, len(results), results)
+		}
 		var i int
 		if _, err := fmt.Sscanf(p, "/data/f%04d.txt", &i); err != nil {
 			t.Errorf("the log has a read of %s, which no client made", p)
@@ -168,6 +171,86 @@ func TestFleetExactRateLimit(t *testing.T) {
 	}
 	if byResult[audit.ResultAllowed] != limit || byResult[audit.ResultBlocked] != calls-limit || len(byResult) != 2 {
 		t.Errorf("the log's filesystem_list entries by result: %v, want %d allowed and %d blocked", byResult, limit, calls-limit)
+	}
+	f.verifyLog(len(log))
+}
+
+// TestFleetReplicaKilled: while 12 clients read through 3 replicas, one
+// replica is killed with SIGKILL. Its clients stop at their first failed
+// call; the other replicas keep serving (every call to them succeeds,
+// including the rest of the run); afterwards every acknowledged read has
+// its entry, the seqs are contiguous and audit verify passes.
+func TestFleetReplicaKilled(t *testing.T) {
+	const replicas, clientsPer, calls = 3, 4, 1500
+	f := newFleet(t, "")
+	f.dataFiles(calls)
+	reps := make([]*replica, replicas)
+	for i := range reps {
+		reps[i] = f.start(fmt.Sprintf("r%d", i))
+	}
+	victim := reps[2]
+	run := &fleetRun{results: map[int]result{}, replica: map[int]string{}}
+	var next, acked, afterKill atomic.Int64
+	var killing, dead atomic.Bool // SIGKILL about to be sent; the victim has exited
+	killNow := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for k := 0; k < replicas*clientsPer; k++ {
+		rep := reps[k%replicas]
+		c := connect(t, rep, fmt.Sprintf("client-%d", k), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < calls; i = int(next.Add(1) - 1) {
+				res := c.read(i)
+				run.record(i, rep.name, res)
+				if res.ok() {
+					if acked.Add(1) == calls/3 {
+						once.Do(func() { close(killNow) })
+					}
+					if dead.Load() {
+						afterKill.Add(1)
+					}
+					continue
+				}
+				if rep != victim {
+					t.Errorf("read %s on %s, a replica that was not killed: %s", filePath(i), rep.name, res)
+				} else if !killing.Load() || res.err == nil {
+					t.Errorf("read %s on %s (being killed: %v): %s", filePath(i), rep.name, killing.Load(), res)
+				}
+				return // a client of the killed replica stops at its first failure
+			}
+		}()
+	}
+	<-killNow
+	killing.Store(true)
+	victim.kill()
+	dead.Store(true)
+	t.Logf("killed %s with SIGKILL after %d acknowledged calls", victim.name, acked.Load())
+	wg.Wait()
+
+	var failed, onVictim int
+	for _, res := range run.results {
+		if !res.ok() {
+			failed++
+		}
+	}
+	for _, rep := range run.replica {
+		if rep == victim.name {
+			onVictim++
+		}
+	}
+	t.Logf("%d calls made, %d acknowledged, %d failed (in flight on %s when it died); %d acknowledged by the survivors after the kill; %d made on %s",
+		len(run.results), acked.Load(), failed, victim.name, afterKill.Load(), onVictim, victim.name)
+	if afterKill.Load() == 0 {
+		t.Error("no call succeeded after the kill: the surviving replicas did not keep serving")
+	}
+	if failed > clientsPer {
+		t.Errorf("%d calls failed, want at most one per client of the killed replica (%d)", failed, clientsPer)
+	}
+	log := f.auditLog()
+	if n := run.checkLogged(t, log); int64(n) != acked.Load() {
+		t.Errorf("checked %d acknowledged calls, counted %d", n, acked.Load())
 	}
 	f.verifyLog(len(log))
 }

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -135,6 +136,7 @@ type replica struct {
 	metrics string // http://ADDR of --metrics, if asked for
 	stderr  *tail
 	exited  chan struct{}
+	raced   atomic.Bool // the race detector reported (go test -race)
 }
 
 // tail keeps the last lines a process wrote, for failure messages.
@@ -183,13 +185,22 @@ func (f *fleet) start(name string, args ...string) *replica {
 		f.t.Fatal(err)
 	}
 	r := &replica{name: name, cmd: cmd, stderr: &tail{}, exited: make(chan struct{})}
-	f.t.Cleanup(r.stop)
+	f.t.Cleanup(func() {
+		r.stop()
+		// 66: the race detector's exit status, when it reported at exit.
+		if r.raced.Load() || r.cmd.ProcessState.ExitCode() == 66 {
+			f.t.Errorf("replica %s: the race detector reported a data race (its stderr):\n%s", name, r.stderr)
+		}
+	})
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			line := sc.Text()
 			r.stderr.add(line)
+			if strings.Contains(line, "WARNING: DATA RACE") {
+				r.raced.Store(true)
+			}
 			if m := metricsRE.FindStringSubmatch(line); m != nil {
 				r.metrics = m[1]
 			}

@@ -104,13 +104,13 @@ func auditListRun(g *globals, opts auditListOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	_, l, db, err := g.openAudit(ctx)
+	l, err := g.openAuditSource(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer l.close()
 	filter := auditlog.Filter{Agent: opts.Agent, Caller: opts.Caller, Tool: opts.Tool, Result: opts.Result, Since: since, AfterSeq: -1, Limit: opts.Limit}
-	entries, err := l.List(ctx, filter)
+	entries, err := l.list(ctx, filter)
 	if err != nil {
 		return err
 	}
@@ -142,10 +142,10 @@ func auditListRun(g *globals, opts auditListOptions) error {
 	}
 	if len(entries) > 0 {
 		filter.AfterSeq = int64(entries[len(entries)-1].Entry.Seq)
-	} else if n, err := l.Size(ctx); err == nil {
+	} else if n, err := l.size(ctx); err == nil {
 		filter.AfterSeq = n - 1
 	}
-	for s, err := range l.Follow(ctx, filter, 200*time.Millisecond) {
+	for s, err := range l.follow(ctx, filter, 200*time.Millisecond) {
 		if err != nil {
 			return err
 		}
@@ -372,6 +372,27 @@ func auditVerifyRun(g *globals, opts auditVerifyOptions) error {
 	if opts.Database != "" {
 		return verifyPostgresRun(g, opts.Database, format)
 	}
+	if cfg, err := g.loadConfig(); err == nil && onPostgres(cfg) {
+		if opts.Proof != "" {
+			_, d, err := g.openState()
+			if err != nil {
+				return err
+			}
+			doc, err := identity.LoadDocument(d)
+			if err != nil {
+				return err
+			}
+			vs, err := auditlog.Verifiers(doc)
+			if err != nil {
+				return err
+			}
+			return verifyProofRun(g, vs, opts.Proof, format)
+		}
+		if opts.Incremental || len(opts.WitnessKeys) > 0 {
+			return fmt.Errorf("audit verify: --incremental and --witness-key are not supported yet with a PostgreSQL state database (from %s); a full verify is", cfg.Source.DatabaseFrom)
+		}
+		return verifyPostgresRun(g, cfg.Source.Database, format)
+	}
 	if opts.Proof != "" && opts.Key != "" {
 		vs, err := proofVerifiers(opts.Key)
 		if err != nil {
@@ -542,12 +563,12 @@ keys can check it offline with 'agentmesh audit verify --proof FILE'.`,
 				return usageError(c, "SEQ must be a sequence number (0, 1, 2, ...), got %q", args[0])
 			}
 			ctx := context.Background()
-			_, l, db, err := g.openAudit(ctx)
+			l, err := g.openAuditSource(ctx)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			proof, err := l.Prove(ctx, seq)
+			defer l.close()
+			proof, err := l.prove(ctx, seq)
 			if err != nil {
 				return fmt.Errorf("audit prove %d: %w", seq, err)
 			}
@@ -593,12 +614,12 @@ func auditExportRun(g *globals, opts auditExportOptions) error {
 		return err
 	}
 	ctx := context.Background()
-	_, l, db, err := g.openAudit(ctx)
+	l, err := g.openAuditSource(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	entries, err := l.List(ctx, auditlog.Filter{Since: since, AfterSeq: -1})
+	defer l.close()
+	entries, err := l.list(ctx, auditlog.Filter{Since: since, AfterSeq: -1})
 	if err != nil {
 		return err
 	}
@@ -607,7 +628,7 @@ func auditExportRun(g *globals, opts auditExportOptions) error {
 			fmt.Fprintf(g.io.Out, "%s\n", s.Raw)
 			continue
 		}
-		ev := auditlog.CloudEvent(l.Origin(), s)
+		ev := auditlog.CloudEvent(l.origin, s)
 		b, err := ev.MarshalJSON()
 		if err != nil {
 			return err

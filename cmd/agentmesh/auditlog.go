@@ -9,6 +9,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/pgaudit"
 	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
@@ -69,12 +70,48 @@ func (g *globals) openAudit(ctx context.Context) (*config.Config, *auditlog.Log,
 // recordLifecycle appends lifecycle events (identity created, key rotated,
 // credential issued) to the audit log, signed with id's current key.
 func (g *globals) recordLifecycle(ctx context.Context, cfg *config.Config, d *state.Dir, id *identity.Identity, entries ...audit.Entry) error {
+	if onPostgres(cfg) {
+		return recordLifecyclePostgres(ctx, cfg, d, id, entries)
+	}
 	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	l, err := auditlog.Open(ctx, db, id, auditOptions(cfg, func(err error) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %v\n", err) }))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for _, e := range entries {
+		if e.Agent == "" {
+			e.Agent = id.DID()
+		}
+		if _, err := l.Append(ctx, e, nil); err != nil {
+			return fmt.Errorf("recording %s in the audit log: %w", e.Action, err)
+		}
+	}
+	return nil
+}
+
+// recordLifecyclePostgres is recordLifecycle on a fleet's database. The
+// log is opened with id, which may be a key just rotated in: its history
+// verifies the checkpoints signed before.
+func recordLifecyclePostgres(ctx context.Context, cfg *config.Config, d *state.Dir, id *identity.Identity, entries []audit.Entry) error {
+	f, err := openFleet(ctx, cfg, d, false)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	origin, err := auditlog.Origin(&id.Doc)
+	if err != nil {
+		return err
+	}
+	verifiers, err := auditlog.Verifiers(&id.Doc)
+	if err != nil {
+		return err
+	}
+	l, err := pgaudit.Open(ctx, f.db, origin, id.Key, pgaudit.Options{Verifiers: verifiers})
 	if err != nil {
 		return err
 	}
@@ -128,6 +165,9 @@ func (g *globals) openAuditWriter(ctx context.Context) (*auditWriter, error) {
 	cfg, d, err := g.openState()
 	if err != nil {
 		return nil, err
+	}
+	if onPostgres(cfg) {
+		return nil, notOnPostgres(cfg, "this command")
 	}
 	id, err := identity.Load(d)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentmesh/agentmesh/pkg/apikey"
+	"github.com/agentmesh/agentmesh/pkg/pgapikey"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
 
@@ -39,26 +40,46 @@ running serve refuses a revoked key from its next call on.`,
 	return cmd
 }
 
-// openKeys opens the key store; write opens the audit log for appending
-// (create, revoke), which needs the identity key.
-func (g *globals) openKeys(ctx context.Context, write bool) (*apikey.Store, func(), error) {
+// keyStore is the API key store of the state directory (apikey.Store) or
+// of a fleet's PostgreSQL database (pgapikey.Recorded).
+type keyStore interface {
+	Create(ctx context.Context, name string, scopes []string, expires time.Time) (string, apikey.Key, error)
+	List(ctx context.Context) ([]apikey.Key, error)
+	Revoke(ctx context.Context, target, reason string) ([]apikey.Key, error)
+}
+
+// openKeys opens the key store with now as its clock; write opens the
+// audit log for appending (create, revoke), which needs the identity key.
+func (g *globals) openKeys(ctx context.Context, write bool, now func() time.Time) (keyStore, func(), error) {
+	cfg, d, err := g.openState()
+	if err != nil {
+		return nil, nil, err
+	}
+	if onPostgres(cfg) {
+		f, err := openFleet(ctx, cfg, d, write)
+		if err != nil {
+			return nil, nil, err
+		}
+		s := &pgapikey.Store{DB: f.db, Now: now, Operator: operator()}
+		var agent string
+		if f.id != nil {
+			agent = f.id.DID()
+		}
+		return pgapikey.Recorded{Store: s, Log: f.log, Agent: agent}, func() { s.Close(); f.close() }, nil
+	}
 	if write {
 		w, err := g.openAuditWriter(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		s := &apikey.Store{DB: w.db, Log: w.log, Agent: w.id.DID(), Operator: operator()}
+		s := &apikey.Store{DB: w.db, Log: w.log, Agent: w.id.DID(), Operator: operator(), Now: now}
 		return s, func() { s.Close(); w.close() }, nil
-	}
-	cfg, d, err := g.openState()
-	if err != nil {
-		return nil, nil, err
 	}
 	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &apikey.Store{DB: db}
+	s := &apikey.Store{DB: db, Now: now}
 	return s, func() { s.Close(); db.Close() }, nil
 }
 
@@ -128,13 +149,12 @@ func keysCreateRun(g *globals, opts keysCreateOptions) error {
 		return err
 	}
 	ctx := context.Background()
-	store, done, err := g.openKeys(ctx, true)
+	now := opts.Now()
+	store, done, err := g.openKeys(ctx, true, func() time.Time { return now })
 	if err != nil {
 		return err
 	}
 	defer done()
-	now := opts.Now()
-	store.Now = func() time.Time { return now }
 	expires, err := apikey.ParseExpires(opts.Expires, now)
 	if err != nil {
 		return err
@@ -158,12 +178,11 @@ func keysListRun(g *globals, now func() time.Time) error {
 		return err
 	}
 	ctx := context.Background()
-	store, done, err := g.openKeys(ctx, false)
+	store, done, err := g.openKeys(ctx, false, now)
 	if err != nil {
 		return err
 	}
 	defer done()
-	store.Now = now
 	keys, err := store.List(ctx)
 	if err != nil {
 		return err
@@ -244,11 +263,12 @@ func keysRevokeRun(g *globals, target string, opts keysRevokeOptions) error {
 		return err
 	}
 	ctx := context.Background()
-	store, done, err := g.openKeys(ctx, true)
+	store, done, err := g.openKeys(ctx, true, nil)
 	if err != nil {
 		return err
 	}
 	defer done()
+	by := operator()
 	out := revokedKeys{Revoked: []apikey.Key{}}
 	keys, err := store.Revoke(ctx, target, opts.Reason)
 	var already *apikey.AlreadyRevokedError
@@ -260,9 +280,9 @@ func keysRevokeRun(g *globals, target string, opts keysRevokeOptions) error {
 	case err != nil:
 		return fmt.Errorf("keys revoke: %w", err)
 	default:
-		out.Revoked, out.By = keys, store.Operator
+		out.Revoked, out.By = keys, by
 		for _, k := range keys {
-			g.io.Success("revoked API key %s of caller %s (by %s): %s", k.ID, k.Caller, store.Operator, opts.Reason)
+			g.io.Success("revoked API key %s of caller %s (by %s): %s", k.ID, k.Caller, by, opts.Reason)
 		}
 	}
 	if format == ui.JSON {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -203,6 +204,9 @@ func verifyPostgresRun(g *globals, url string, format ui.Format) error {
 	}
 	defer pg.Close()
 	cp, verr := pgaudit.Verify(ctx, pg, verifiers)
+	if err := pgaudit.RecordVerification(ctx, pg, time.Now(), cp, verr); err != nil {
+		fmt.Fprintf(g.io.Err, "agentmesh: warning: %v\n", err)
+	}
 	if format == ui.JSON {
 		out := struct {
 			OK       bool   `json:"ok"`

@@ -20,7 +20,6 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
 
 	"github.com/agentmesh/agentmesh/pkg/ratelimit"
-	"github.com/agentmesh/agentmesh/pkg/state"
 	"github.com/agentmesh/agentmesh/pkg/toolpin"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 	"github.com/agentmesh/agentmesh/pkg/ui"
@@ -97,8 +96,8 @@ const callersScanLimit = 5000
 // caller's trust (audit.Entry.Subject decides whose score a call moved).
 // It reads at most the newest callersScanLimit entries of the hour, so
 // that status stays fast on a busy log.
-func callersSeen(ctx context.Context, l *auditlog.Log, store *trust.Store, now time.Time) ([]callerStatus, bool, error) {
-	entries, err := l.List(ctx, auditlog.Filter{Since: now.Add(-time.Hour), AfterSeq: -1, Limit: callersScanLimit})
+func callersSeen(ctx context.Context, list func(context.Context, auditlog.Filter) ([]auditlog.Stored, error), store trustStates, now time.Time) ([]callerStatus, bool, error) {
+	entries, err := list(ctx, auditlog.Filter{Since: now.Add(-time.Hour), AfterSeq: -1, Limit: callersScanLimit})
 	if err != nil {
 		return nil, false, err
 	}
@@ -187,15 +186,11 @@ func statusRun(g *globals, opts statusOptions) error {
 	if err != nil {
 		return err
 	}
-	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
+	src, err := openStatusSources(ctx, cfg, d, &id.Doc, opts.Now)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	l, err := auditlog.OpenReader(ctx, db, &id.Doc, auditOptions(cfg, nil))
-	if err != nil {
-		return err
-	}
+	defer src.close()
 	v := statusView{Config: cfg.Source.File, StateDir: d.Path, Upstreams: len(cfg.Upstreams), Attention: []string{}, Critical: []string{}, RateLimits: []rateLimitStatus{}}
 	if v.Config == "" {
 		v.Config = "embedded defaults"
@@ -210,20 +205,20 @@ func statusRun(g *globals, opts statusOptions) error {
 	} else if exp, _ := time.Parse(time.RFC3339, v.Credential.Expires); exp.Sub(now) < 2*time.Minute {
 		v.Attention = append(v.Attention, "the credential expires within 2 minutes and no serve process has renewed it")
 	}
-	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust), Now: opts.Now}
-	st, err := store.Get(ctx, id.DID())
+	model := trust.FromConfig(cfg.Trust)
+	st, err := src.trust.Get(ctx, id.DID())
 	if err != nil {
 		return err
 	}
-	v.Trust = trustStatus{trustView: describeTrust(store.Model, id.DID(), st), Trend: st.Score - scoreAt(ctx, l, id.DID(), now.Add(-time.Hour), store.Model.Initial)}
+	v.Trust = trustStatus{trustView: describeTrust(model, id.DID(), st), Trend: st.Score - scoreAt(ctx, src, id.DID(), now.Add(-time.Hour), model.Initial)}
 	if st.Revoked {
-		v.Critical = append(v.Critical, fmt.Sprintf("access revoked: trust score %d is below %d (`agentmesh trust reset --reason ...`)", st.Score, store.Model.RevokeBelow))
-	} else if st.Score < store.Model.RevokeBelow+100 {
-		v.Attention = append(v.Attention, fmt.Sprintf("trust score %d is close to the revocation threshold %d", st.Score, store.Model.RevokeBelow))
+		v.Critical = append(v.Critical, fmt.Sprintf("access revoked: trust score %d is below %d (`agentmesh trust reset --reason ...`)", st.Score, model.RevokeBelow))
+	} else if st.Score < model.RevokeBelow+100 {
+		v.Attention = append(v.Attention, fmt.Sprintf("trust score %d is close to the revocation threshold %d", st.Score, model.RevokeBelow))
 	}
 	// A damaged log must not hide the rest of the status: the audit
 	// section below says what is wrong with it.
-	if v.Callers, v.CallersSampled, err = callersSeen(ctx, l, store, now); err != nil {
+	if v.Callers, v.CallersSampled, err = callersSeen(ctx, src.list, src.trust, now); err != nil {
 		v.Callers = []callerStatus{}
 		v.Attention = append(v.Attention, "the callers of the last hour could not be listed: "+err.Error())
 	}
@@ -232,11 +227,11 @@ func statusRun(g *globals, opts statusOptions) error {
 			v.Attention = append(v.Attention, fmt.Sprintf("caller %s is revoked (trust %d): its calls are refused until `agentmesh trust reset --caller %q --reason ...`", c.ID, c.Score, c.ID))
 		}
 	}
-	v.Policies, v.RateLimits = policiesStatus(ctx, cfg, db, id.DID(), now)
+	v.Policies, v.RateLimits = policiesStatus(ctx, cfg, src.counter, id.DID(), now)
 	if !v.Policies.Valid {
 		v.Attention = append(v.Attention, "the policies do not validate: "+firstLine(v.Policies.Problem))
 	}
-	pins, err := (&toolpin.Store{DB: db}).List(ctx, "")
+	pins, err := src.pins.List(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -258,7 +253,7 @@ func statusRun(g *globals, opts statusOptions) error {
 	if v.Policies.ShadowMode {
 		v.Attention = append(v.Attention, "shadow mode: decisions are recorded but not enforced")
 	}
-	if v.Audit, err = l.Health(ctx); err != nil {
+	if v.Audit, err = src.health(ctx); err != nil {
 		return err
 	}
 	if v.Audit.CheckpointProblem != "" {
@@ -289,7 +284,7 @@ func statusRun(g *globals, opts statusOptions) error {
 	var crit, att []string
 	v.HTTPListeners, crit, att = httpExposure(cfg, d)
 	var acrit, aatt []string
-	v.Auth, acrit, aatt = describeAuth(ctx, cfg, db)
+	v.Auth, acrit, aatt = describeAuth(ctx, cfg, src.keys)
 	crit, att = append(crit, acrit...), append(att, aatt...)
 	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
@@ -311,14 +306,14 @@ func statusRun(g *globals, opts statusOptions) error {
 // scoreAt is the agent's score at time t, from the last audit entry before
 // it that carries one (auditlog.ScoreBefore: two index lookups, so it stays
 // cheap on a large log).
-func scoreAt(ctx context.Context, l *auditlog.Log, agent string, t time.Time, initial int) int {
-	if score, ok, err := l.ScoreBefore(ctx, agent, t); err == nil && ok {
+func scoreAt(ctx context.Context, src *statusSources, agent string, t time.Time, initial int) int {
+	if score, ok, err := src.scoreBefore(ctx, agent, t); err == nil && ok {
 		return score
 	}
 	return initial
 }
 
-func policiesStatus(ctx context.Context, cfg *config.Config, db *state.DB, agent string, now time.Time) (policyStatus, []rateLimitStatus) {
+func policiesStatus(ctx context.Context, cfg *config.Config, counter ratelimit.Counter, agent string, now time.Time) (policyStatus, []rateLimitStatus) {
 	ps := policyStatus{ShadowMode: cfg.Governance.ShadowMode, Files: []string{}}
 	limits := []rateLimitStatus{}
 	set, files, err := mcpserver.LoadPolicies(cfg)
@@ -345,7 +340,7 @@ func policiesStatus(ctx context.Context, cfg *config.Config, db *state.DB, agent
 		checks = append(checks, ratelimit.Check{Key: ratelimit.Key{Policy: r.Policy, Rule: name, Agent: agent}, Window: *r.Limit})
 		ids = append(ids, r.ID)
 	}
-	used, err := ratelimit.NewSQLite(db).Usage(ctx, now, checks)
+	used, err := counter.Usage(ctx, now, checks)
 	if err != nil {
 		ps.Problem = "rate-limit counters unreadable: " + err.Error()
 		return ps, limits

@@ -9,7 +9,6 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/apikey"
 	"github.com/agentmesh/agentmesh/pkg/auth"
 	"github.com/agentmesh/agentmesh/pkg/config"
-	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
 // authStatus is how HTTP callers authenticate, as `status` reports it.
@@ -29,7 +28,7 @@ const authProbeTimeout = 3 * time.Second
 // now (discovery and JWKS, as a serving process would), and the API keys.
 // An issuer whose keys cannot be fetched is critical: no token from it can
 // be checked.
-func describeAuth(ctx context.Context, cfg *config.Config, db *state.DB) (v authStatus, critical, attention []string) {
+func describeAuth(ctx context.Context, cfg *config.Config, listKeys func(context.Context) ([]apikey.Key, error)) (v authStatus, critical, attention []string) {
 	a := cfg.Auth
 	v = authStatus{Mode: "off", Issuers: []auth.IssuerStatus{}, APIKeys: map[string]int{}}
 	var modes []string
@@ -43,7 +42,7 @@ func describeAuth(ctx context.Context, cfg *config.Config, db *state.DB) (v auth
 	if len(modes) > 0 {
 		v.Mode = strings.Join(modes, "+")
 	}
-	keys, err := (&apikey.Store{DB: db}).List(ctx)
+	keys, err := listKeys(ctx)
 	if err != nil {
 		attention = append(attention, "the API keys could not be listed: "+err.Error())
 	}

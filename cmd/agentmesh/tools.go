@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentmesh/agentmesh/pkg/pgtoolpin"
 	"github.com/agentmesh/agentmesh/pkg/toolpin"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
@@ -61,7 +62,24 @@ is something to approve, 0 when the tool is approved as served.`,
 	return cmd
 }
 
-func (g *globals) openPins(ctx context.Context, write bool) (*toolpin.Store, func(), error) {
+// openPins opens the tool pins; write opens the audit log for appending
+// (approve), which needs the identity key.
+func (g *globals) openPins(ctx context.Context, write bool) (pinStore, func(), error) {
+	cfg, d, err := g.openState()
+	if err != nil {
+		return nil, nil, err
+	}
+	if onPostgres(cfg) {
+		f, err := openFleet(ctx, cfg, d, write)
+		if err != nil {
+			return nil, nil, err
+		}
+		pins := pgtoolpin.Pins{Store: &pgtoolpin.Store{DB: f.db}, Log: f.log}
+		if f.id != nil {
+			pins.Agent = f.id.DID()
+		}
+		return pins, f.close, nil
+	}
 	if write {
 		w, err := g.openAuditWriter(ctx)
 		if err != nil {
@@ -74,6 +92,14 @@ func (g *globals) openPins(ctx context.Context, write bool) (*toolpin.Store, fun
 		return nil, nil, err
 	}
 	return &toolpin.Store{DB: db}, func() { db.Close() }, nil
+}
+
+// pinStore is the tool pins of the state directory (toolpin.Store) or of
+// a fleet's PostgreSQL database (pgtoolpin.Pins).
+type pinStore interface {
+	List(ctx context.Context, upstream string) ([]toolpin.Pin, error)
+	Find(ctx context.Context, name string) (toolpin.Pin, error)
+	Approve(ctx context.Context, p toolpin.Pin, hash, by string) error
 }
 
 func toolsListRun(g *globals, upstream string) error {

@@ -14,7 +14,11 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/caller"
+	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/pgaudit"
+	"github.com/agentmesh/agentmesh/pkg/pgtrust"
+	"github.com/agentmesh/agentmesh/pkg/state"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
@@ -90,10 +94,21 @@ type trustView struct {
 	LastViolation string `json:"last_violation,omitempty"`
 }
 
+// trustStates reads stored trust states: trust.Store on SQLite,
+// pgtrust.Store on PostgreSQL.
+type trustStates interface {
+	Get(ctx context.Context, subject string) (trust.State, error)
+	Subjects(ctx context.Context) ([]string, error)
+}
+
 type trustContext struct {
 	id    *identity.Document
-	store *trust.Store
-	log   *auditlog.Log
+	model trust.Model
+	// states reads trust states as of the time now returns (nil: the
+	// current time).
+	states func(now func() time.Time) trustStates
+	// list lists audit entries.
+	list  func(ctx context.Context, f auditlog.Filter) ([]auditlog.Stored, error)
 	close func()
 }
 
@@ -101,6 +116,18 @@ func (g *globals) openTrust(ctx context.Context) (*trustContext, error) {
 	cfg, d, err := g.openState()
 	if err != nil {
 		return nil, err
+	}
+	model := trust.FromConfig(cfg.Trust)
+	if onPostgres(cfg) {
+		f, err := openFleet(ctx, cfg, d, false)
+		if err != nil {
+			return nil, err
+		}
+		return &trustContext{id: f.doc, model: model, close: f.close,
+			states: func(now func() time.Time) trustStates { return &pgtrust.Store{DB: f.db, Model: model, Now: now} },
+			list: func(ctx context.Context, flt auditlog.Filter) ([]auditlog.Stored, error) {
+				return pgaudit.List(ctx, f.db, flt)
+			}}, nil
 	}
 	l, db, err := openAuditReader(ctx, cfg, d)
 	if err != nil {
@@ -111,7 +138,8 @@ func (g *globals) openTrust(ctx context.Context) (*trustContext, error) {
 		db.Close()
 		return nil, err
 	}
-	return &trustContext{id: doc, store: &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}, log: l, close: func() { db.Close() }}, nil
+	return &trustContext{id: doc, model: model, list: l.List, close: func() { db.Close() },
+		states: func(now func() time.Time) trustStates { return &trust.Store{DB: db, Model: model, Now: now} }}, nil
 }
 
 func describeTrust(m trust.Model, agent string, st trust.State) trustView {
@@ -133,23 +161,23 @@ func trustShowRun(g *globals, who string, now func() time.Time) error {
 		return err
 	}
 	defer tc.close()
-	tc.store.Now = now
+	store := tc.states(now)
 	subject, _, err := trustSubject(tc.id.ID, who)
 	if err != nil {
 		return fmt.Errorf("trust show: %v", err)
 	}
-	st, err := tc.store.Get(ctx, subject)
+	st, err := store.Get(ctx, subject)
 	if err != nil {
 		return err
 	}
-	v := describeTrust(tc.store.Model, tc.id.ID, st)
+	v := describeTrust(tc.model, tc.id.ID, st)
 	if subject != tc.id.ID {
 		v.Caller = subject
 	}
 	// Without --caller: every authenticated caller's score as well.
 	var callers []trustView
 	if who == "" {
-		subjects, err := tc.store.Subjects(ctx)
+		subjects, err := store.Subjects(ctx)
 		if err != nil {
 			return err
 		}
@@ -157,11 +185,11 @@ func trustShowRun(g *globals, who string, now func() time.Time) error {
 			if s == tc.id.ID {
 				continue
 			}
-			cst, err := tc.store.Get(ctx, s)
+			cst, err := store.Get(ctx, s)
 			if err != nil {
 				return err
 			}
-			cv := describeTrust(tc.store.Model, tc.id.ID, cst)
+			cv := describeTrust(tc.model, tc.id.ID, cst)
 			cv.Caller = s
 			callers = append(callers, cv)
 		}
@@ -234,7 +262,7 @@ func trustExplainRun(g *globals, who string) error {
 	if err != nil {
 		return fmt.Errorf("trust explain: %v", err)
 	}
-	all, err := tc.log.List(ctx, auditlog.Filter{Agent: tc.id.ID, AfterSeq: -1})
+	all, err := tc.list(ctx, auditlog.Filter{Agent: tc.id.ID, AfterSeq: -1})
 	if err != nil {
 		return err
 	}
@@ -242,7 +270,7 @@ func trustExplainRun(g *globals, who string) error {
 	for i, s := range all {
 		entries[i] = s.Entry
 	}
-	m := tc.store.Model
+	m := tc.model
 	states, allSteps := m.Replay(entries)
 	var steps []trust.Step
 	for _, s := range allSteps {
@@ -254,7 +282,7 @@ func trustExplainRun(g *globals, who string) error {
 	if !ok {
 		replayed = m.Fresh()
 	}
-	stored, err := tc.store.Get(ctx, subject)
+	stored, err := tc.states(nil).Get(ctx, subject)
 	if err != nil {
 		return err
 	}
@@ -299,9 +327,7 @@ func trustExplainRun(g *globals, who string) error {
 }
 
 func storedAt(ctx context.Context, tc *trustContext, subject string, t time.Time) (trust.State, error) {
-	s := *tc.store
-	s.Now = func() time.Time { return t }
-	return s.Get(ctx, subject)
+	return tc.states(func() time.Time { return t }).Get(ctx, subject)
 }
 
 func orEmpty(s []trust.Step) []trust.Step {
@@ -344,12 +370,19 @@ authenticated caller's score (see 'agentmesh trust show') and no other.`,
 
 func trustResetRun(g *globals, opts trustResetOptions) error {
 	ctx := context.Background()
+	cfg, d, err := g.openState()
+	if err != nil {
+		return err
+	}
+	if onPostgres(cfg) {
+		return trustResetPostgres(ctx, g, cfg, d, opts)
+	}
 	w, err := g.openAuditWriter(ctx)
 	if err != nil {
 		return err
 	}
 	defer w.close()
-	cfg, id, db, l := w.cfg, w.id, w.db, w.log
+	id, db, l := w.id, w.db, w.log
 	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}
 	subject, target, err := trustSubject(id.DID(), opts.Caller)
 	if err != nil {
@@ -361,15 +394,47 @@ func trustResetRun(g *globals, opts trustResetOptions) error {
 	}
 	who := operator()
 	// The entry names the caller whose score it resets (trust.Subject).
-	e, err := l.Append(ctx, audit.Entry{
-		Timestamp: opts.Now(), Agent: id.DID(), Caller: target, Action: audit.ActionTrustReset, Reason: opts.Reason,
-		Details: details(map[string]any{"by": who, "from": before.Score, "was_revoked": before.Revoked}),
-	}, store.Hook(trust.Event{Kind: trust.Reset}))
+	e, err := l.Append(ctx, trustResetEntry(opts, id.DID(), target, who, before), store.Hook(trust.Event{Kind: trust.Reset}))
 	if err != nil {
 		return fmt.Errorf("trust reset: %w", err)
 	}
 	g.io.Success("trust of %s reset from %d to %d by %s (audit entry %d)", subject, before.Score, *e.TrustScore, who, e.Seq)
 	return nil
+}
+
+// trustResetPostgres is trust reset on a fleet's database: every replica
+// reads the state on its next call.
+func trustResetPostgres(ctx context.Context, g *globals, cfg *config.Config, d *state.Dir, opts trustResetOptions) error {
+	f, err := openFleet(ctx, cfg, d, true)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	store := &pgtrust.Store{DB: f.db, Model: trust.FromConfig(cfg.Trust)}
+	subject, target, err := trustSubject(f.id.DID(), opts.Caller)
+	if err != nil {
+		return fmt.Errorf("trust reset: %v", err)
+	}
+	before, err := store.Get(ctx, subject)
+	if err != nil {
+		return err
+	}
+	who := operator()
+	e, err := f.log.Append(ctx, trustResetEntry(opts, f.id.DID(), target, who, before), store.Hook(trust.Event{Kind: trust.Reset}))
+	if err != nil {
+		return fmt.Errorf("trust reset: %w", err)
+	}
+	g.io.Success("trust of %s reset from %d to %d by %s (audit entry %d)", subject, before.Score, *e.TrustScore, who, e.Seq)
+	return nil
+}
+
+// trustResetEntry is the trust_reset entry; it names the caller whose
+// score it resets (trust.Subject).
+func trustResetEntry(opts trustResetOptions, agent string, target *audit.Caller, who string, before trust.State) audit.Entry {
+	return audit.Entry{
+		Timestamp: opts.Now(), Agent: agent, Caller: target, Action: audit.ActionTrustReset, Reason: opts.Reason,
+		Details: details(map[string]any{"by": who, "from": before.Score, "was_revoked": before.Revoked}),
+	}
 }
 
 // operator names who ran a command: the OS user and host.

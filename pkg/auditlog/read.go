@@ -133,6 +133,12 @@ func (l *Log) list(v *view, f Filter) ([]Stored, error) {
 	return out, nil
 }
 
+// Matches reports whether e passes f's field filters (not its seq bounds
+// or limit): what a store that filters decoded entries applies.
+func (f Filter) Matches(e audit.Entry) bool {
+	return f.matches(e) && (f.Caller == "" || e.Caller != nil && e.Caller.ID == f.Caller)
+}
+
 func (f Filter) matches(e audit.Entry) bool {
 	return (f.Agent == "" || e.Agent == f.Agent) && (f.Tool == "" || e.Tool == f.Tool) &&
 		(f.Result == "" || string(e.Result) == f.Result) && (f.Since.IsZero() || !e.Timestamp.Before(f.Since))

@@ -10,6 +10,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/governance"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/pgapikey"
 	"github.com/agentmesh/agentmesh/pkg/pgaudit"
 	"github.com/agentmesh/agentmesh/pkg/pglimit"
@@ -53,13 +54,14 @@ func (rt *Runtime) openPostgres(ctx context.Context) (*pgBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (from %s)", err, cfg.Source.DatabaseFrom)
 	}
-	log, err := pgaudit.Open(ctx, db, origin, rt.ID.Key, pgaudit.Options{Now: rt.opts.Now, Verifiers: verifiers})
+	log, err := pgaudit.Open(ctx, db, origin, rt.ID.Key, pgaudit.Options{Now: rt.opts.Now, Verifiers: verifiers, Metrics: rt.Metrics})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	rt.Metrics.Watch(metrics.Gauges{AuditQueueDepth: func() float64 { return float64(log.QueueDepth()) }})
 	return &pgBackend{rt: rt, db: db, log: log,
-		trust: &pgtrust.Store{DB: db, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now}}, nil
+		trust: &pgtrust.Store{DB: db, Model: trust.FromConfig(cfg.Trust), Now: rt.opts.Now, Metrics: rt.Metrics}}, nil
 }
 
 func (b *pgBackend) ledger() governance.Ledger { return pgtrust.Ledger{Log: b.log, Store: b.trust} }
@@ -114,7 +116,6 @@ func (b *pgBackend) close() {
 	b.log.Close()
 	b.db.Close()
 }
-
 
 // DatabaseName is the PostgreSQL state database without its password, or
 // "" when state is in the state directory's SQLite database.

@@ -53,15 +53,15 @@ type Options struct {
 
 // Runtime is a running server's parts.
 type Runtime struct {
-	Cfg      *config.Config
-	Dir      *state.Dir
-	ID       *identity.Identity
-	DB       *state.DB
+	Cfg *config.Config
+	Dir *state.Dir
+	ID  *identity.Identity
+	DB  *state.DB
 	// DB, Log and Trust are the state directory's SQLite database, its
 	// audit log and its trust store; nil with a PostgreSQL state database
 	// (state.database), where store holds them.
-	Log   *auditlog.Log
-	Trust *trust.Store
+	Log      *auditlog.Log
+	Trust    *trust.Store
 	Rotator  *identity.Rotator
 	Policy   *policy.Engine
 	Pipeline *governance.Pipeline

@@ -215,7 +215,7 @@ func (m *Metrics) Watch(g Gauges) {
 	}
 	if g.AuditQueueDepth != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "agentmesh_audit_queue_depth", Help: "Audit entries queued for a batched commit (audit.batch_window) and not yet committed.",
+			Name: "agentmesh_audit_queue_depth", Help: "Audit entries queued and not yet committed (a batched commit's, audit.batch_window; or the appends waiting for a fleet replica's committer).",
 		}, g.AuditQueueDepth))
 	}
 	if g.WitnessLag != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -30,7 +31,23 @@ type Hook func(ctx context.Context, tx pgx.Tx, e *audit.Entry) (followUps []audi
 type result struct {
 	entry audit.Entry
 	err   error
+	// onCommit are what the entry's hook registered (OnCommit).
+	onCommit []func()
 }
+
+// OnCommit registers fn to run once the transaction holding the entry
+// whose Hook was given ctx has committed, before Append returns (a metric
+// counting what the hook did, say). fn does not run if the entry is rolled
+// back or the commit fails. It reports whether ctx is a hook's.
+func OnCommit(ctx context.Context, fn func()) bool {
+	fns, ok := ctx.Value(onCommitKey{}).(*[]func())
+	if ok {
+		*fns = append(*fns, fn)
+	}
+	return ok
+}
+
+type onCommitKey struct{}
 
 // commitLoop is the process's one committer: it takes what is queued,
 // up to MaxBatch, and commits it together while later appends queue.
@@ -79,17 +96,24 @@ type rows struct {
 // one round trip. The frontier is adopted only once the commit is
 // acknowledged.
 func (s *Store) commit(batch []*pending) {
+	began := time.Now()
 	results := make([]result, len(batch))
 	tree, signed, n, err := s.write(batch, results)
 	if err == nil && n > 0 {
 		s.tree, s.note = tree, signed
 		s.commits.Add(1)
 		s.entries.Add(int64(n))
+		s.opts.Metrics.Committed(n, time.Since(began))
 	}
 	for i, p := range batch {
 		r := results[i]
 		if err != nil {
 			r = result{err: fmt.Errorf("audit append not committed: %w", err)}
+		}
+		if r.err == nil {
+			for _, fn := range r.onCommit {
+				fn()
+			}
 		}
 		p.done <- r
 	}
@@ -124,7 +148,8 @@ func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byt
 			results[i] = result{err: err}
 			continue
 		}
-		e, err := s.appendOne(ctx, tx, &tree, &r, p)
+		var onCommit []func()
+		e, err := s.appendOne(context.WithValue(ctx, onCommitKey{}, &onCommit), tx, &tree, &r, p)
 		if err != nil {
 			if ctx.Err() != nil {
 				// The transaction is gone with the deadline: nothing of
@@ -134,7 +159,7 @@ func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byt
 			results[i] = result{err: err}
 			continue
 		}
-		results[i] = result{entry: e}
+		results[i] = result{entry: e, onCommit: onCommit}
 	}
 	if len(r.seq) == 0 {
 		return audit.Frontier{}, nil, 0, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -22,10 +23,14 @@ func TestHookCommitsWithItsEntry(t *testing.T) {
 	if _, err := s.db.Pool.Exec(ctx, `CREATE TABLE hook_writes(seq bigint PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
+	var committed atomic.Int64
 	record := func(fail, followUp bool) Hook {
 		return func(ctx context.Context, tx pgx.Tx, e *audit.Entry) ([]audit.Entry, error) {
 			if _, err := tx.Exec(ctx, `INSERT INTO hook_writes(seq) VALUES ($1)`, int64(e.Seq)); err != nil {
 				return nil, err
+			}
+			if !OnCommit(ctx, func() { committed.Add(1) }) {
+				return nil, errors.New("a hook's context does not take OnCommit callbacks")
 			}
 			score := 700
 			e.TrustScore = &score
@@ -90,6 +95,9 @@ func TestHookCommitsWithItsEntry(t *testing.T) {
 	var writes int64
 	if err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM hook_writes`).Scan(&writes); err != nil {
 		t.Fatal(err)
+	}
+	if n := committed.Load(); n != int64(len(acked)) {
+		t.Fatalf("OnCommit callbacks ran %d times, want %d (once per committed entry, never for a failed hook)", n, len(acked))
 	}
 	if writes != int64(len(acked)) {
 		t.Fatalf("%d hook writes committed, want %d (one per acknowledged entry; failed hooks roll theirs back)", writes, len(acked))

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/pgstate"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	// Verifiers are the keys whose checkpoints this writer accepts from
 	// other replicas; nil: only its own key's.
 	Verifiers note.Verifiers
+	// Metrics, when set, time commits and count their entries.
+	Metrics *metrics.Metrics
 }
 
 // Stats count what a Store committed.
@@ -211,6 +214,9 @@ func (s *Store) refuse(err error) error {
 	}
 	return s.tampered
 }
+
+// QueueDepth is the number of appends waiting for the committer.
+func (s *Store) QueueDepth() int { return len(s.appends) }
 
 // Verifiers returns the keys whose checkpoints this writer accepts.
 func (s *Store) Verifiers() note.Verifiers { return s.verifiers }

@@ -123,6 +123,19 @@ CREATE TABLE tool_pins (
 	approved_by  text NOT NULL,
 	PRIMARY KEY (upstream, tool)
 );`},
+	{7, "audit_verifications", `
+-- The record of every ` + "`agentmesh audit verify`" + ` run, as in SQLite: status and
+-- compliance evidence name the last one, and a failure stays reported
+-- until a full verification passes.
+CREATE TABLE audit_verifications (
+	id     bigserial PRIMARY KEY,
+	at     timestamptz NOT NULL,
+	mode   text NOT NULL,
+	size   bigint NOT NULL,
+	root   bytea,
+	ok     boolean NOT NULL,
+	detail text NOT NULL
+);`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

@@ -55,3 +55,14 @@ func (p Pins) Observe(ctx context.Context, upstream string, mode toolpin.Mode, s
 	}
 	return changes, nil
 }
+
+// Approve makes a pin's current definition the approved one (see
+// Store.Approve), recorded as a tool_approved entry by by; every replica
+// reads approvals at call time.
+func (p Pins) Approve(ctx context.Context, pin toolpin.Pin, hash, by string) error {
+	entry := audit.Entry{Agent: p.Agent, Action: audit.ActionToolApproved, Tool: pin.Exposed, Upstream: pin.Upstream}
+	_, err := p.Log.Append(ctx, entry, func(ctx context.Context, tx pgx.Tx, e *audit.Entry) ([]audit.Entry, error) {
+		return nil, p.Store.Approve(ctx, tx, e, pin, hash, by)
+	})
+	return err
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/metrics"
 	"github.com/agentmesh/agentmesh/pkg/pgaudit"
 	"github.com/agentmesh/agentmesh/pkg/pgnotify"
 	"github.com/agentmesh/agentmesh/pkg/pgstate"
@@ -37,6 +38,8 @@ type Store struct {
 	Model trust.Model
 	// Now is the clock for reads; time.Now when nil.
 	Now func() time.Time
+	// Metrics, when set, count revocations.
+	Metrics *metrics.Metrics
 }
 
 func (s *Store) now() time.Time {
@@ -118,6 +121,9 @@ func (s *Store) Hook(ev trust.Event) pgaudit.Hook {
 		before, after, err := s.Record(ctx, tx, trust.Subject(e), ev)
 		if err != nil {
 			return nil, err
+		}
+		if after.Revoked && !before.Revoked && s.Metrics != nil {
+			pgaudit.OnCommit(ctx, s.Metrics.Revoked)
 		}
 		return s.Model.Stamp(e, ev, before, after)
 	}

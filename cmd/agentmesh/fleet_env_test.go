@@ -429,11 +429,11 @@ func within(t *testing.T, what string, ok func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(time.Second)
-	for {
+	for calls := 1; ; calls++ {
 		good, last := ok()
 		if good {
 			d := time.Since(start)
-			t.Logf("%s: after %v", what, d.Round(time.Millisecond))
+			t.Logf("%s: after %v (check %d)", what, d.Round(time.Millisecond), calls)
 			return d
 		}
 		if time.Now().After(deadline) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +65,18 @@ func ownCluster(t *testing.T) (url string, ctl func(cmd string)) {
 	return url, ctl
 }
 
+// readyz returns a replica's readiness: the status code and the body.
+func readyz(t *testing.T, r *replica) (int, string) {
+	t.Helper()
+	resp, err := http.Get(r.metrics + "/readyz")
+	if err != nil {
+		t.Fatalf("%s /readyz: %v", r.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // refusedForDatabase says whether a refusal names the state database or
 // the audit log as its reason.
 func refusedForDatabase(res result) bool {
@@ -76,8 +90,9 @@ func refusedForDatabase(res result) bool {
 // TestFleetDatabaseOutage: while 6 clients read through 3 replicas, the
 // PostgreSQL server is stopped for 2 s and started again on the same
 // port. During the outage calls are refused with a reason naming the
-// database or the audit log, never answered unlogged; afterwards each
-// replica serves again without a restart; every acknowledged read has its
+// database or the audit log, never answered unlogged, and /readyz says
+// the database check fails; afterwards each replica serves again (and is
+// ready) without a restart; every acknowledged read has its
 // entry, the seqs are contiguous and audit verify passes.
 func TestFleetDatabaseOutage(t *testing.T) {
 	const replicas, clientsPer, files = 3, 2, 3000
@@ -86,7 +101,7 @@ func TestFleetDatabaseOutage(t *testing.T) {
 	f.dataFiles(files)
 	reps := make([]*replica, replicas)
 	for i := range reps {
-		reps[i] = f.start(fmt.Sprintf("r%d", i))
+		reps[i] = f.start(fmt.Sprintf("r%d", i), "--metrics", "127.0.0.1:0")
 	}
 
 	const (
@@ -153,6 +168,11 @@ func TestFleetDatabaseOutage(t *testing.T) {
 	phase.Store(down)
 	ctl("pause")
 	pausedAt := acked.Load()
+	for _, r := range reps {
+		if code, body := readyz(t, r); code != http.StatusServiceUnavailable || !strings.Contains(body, `"name":"database","ok":false`) {
+			t.Errorf("%s's /readyz while the database is down: %d %s", r.name, code, body)
+		}
+	}
 	time.Sleep(2 * time.Second)
 	ctl("resume")
 	phase.Store(up)
@@ -163,6 +183,11 @@ func TestFleetDatabaseOutage(t *testing.T) {
 			t.Logf("%s served again %v after the database was back", r.name, time.Since(resumed).Round(time.Millisecond))
 		case <-time.After(10 * time.Second):
 			t.Errorf("%s did not serve again within 10 s of the database being back:\n%s", r.name, r.stderr)
+		}
+	}
+	for _, r := range reps {
+		if code, body := readyz(t, r); code != http.StatusOK {
+			t.Errorf("%s's /readyz once it serves again: %d %s", r.name, code, body)
 		}
 	}
 	time.Sleep(500 * time.Millisecond)

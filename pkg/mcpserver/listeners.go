@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,7 +38,9 @@ func RecordListener(d *state.Dir, rec ListenerRecord) (release func(), err error
 		return nil, err
 	}
 	removeStaleListeners(dir)
-	base := filepath.Join(dir, strconv.Itoa(rec.PID))
+	// One record per listener: a process may serve more than one.
+	_, port, _ := net.SplitHostPort(rec.Addr)
+	base := filepath.Join(dir, strconv.Itoa(rec.PID)+"-"+port)
 	unlock, err := state.LockFile(base + ".lock")
 	if err != nil {
 		return nil, err

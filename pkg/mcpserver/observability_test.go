@@ -45,13 +45,18 @@ func serveMCP(t *testing.T, rt *Runtime) func(body string) string {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		rt.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
-		close(done)
+		done <- rt.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a + Endpoint
+	case err := <-done:
+		t.Fatalf("ServeHTTP ended before it listened: %v", err)
+	}
 	t.Cleanup(func() { stop(); <-done })
-	url := "http://" + <-addr + Endpoint
 	session := ""
 	post := func(body string) string {
 		_, sid, b := postMCP(t, url, session, body)

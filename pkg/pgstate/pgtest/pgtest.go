@@ -71,9 +71,10 @@ func WithParam(t testing.TB, u, k, v string) string {
 // Proxy forwards TCP connections to the database, so that a test can make
 // the database unreachable (Stop) without stopping the shared server.
 type Proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	ln     net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	paused bool
 }
 
 // NewProxy starts a proxy to the host of dbURL and returns it with dbURL
@@ -102,6 +103,13 @@ func (p *Proxy) serve(target string) {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		paused := p.paused
+		p.mu.Unlock()
+		if paused {
+			c.Close()
+			continue
+		}
 		s, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
@@ -113,6 +121,26 @@ func (p *Proxy) serve(target string) {
 		go func() { io.Copy(s, c); s.Close() }()
 		go func() { io.Copy(c, s); c.Close() }()
 	}
+}
+
+// Pause cuts every forwarded connection and refuses new ones until Resume:
+// the database is down, as far as the clients can tell, and comes back at
+// the same address.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Resume forwards connections again after Pause.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = false
 }
 
 // Stop closes the listener and every forwarded connection: from then on

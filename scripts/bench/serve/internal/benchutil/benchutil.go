@@ -131,7 +131,7 @@ func Env(home string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "HOME", "XDG_CONFIG_HOME", "AGENTMESH_STATE_DIR", "AGENTMESH_CONFIG":
+		case "HOME", "XDG_CONFIG_HOME", "AGENTMESH_STATE_DIR", "AGENTMESH_CONFIG", "AGENTMESH_DATABASE_URL":
 			continue
 		}
 		env = append(env, kv)

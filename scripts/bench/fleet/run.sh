@@ -133,7 +133,7 @@ prepare() {
 	else
 		where=$base/state/agentmesh.db
 	fi
-	am "${dirs[0]}" identity create --name bench --sponsor bench@example.com >/dev/null 2>&1
+	am "${dirs[0]}" identity create --name bench --sponsor bench@example.com >/dev/null
 }
 
 # snapshot BACKEND: "ENTRIES COMMITS PGTICKS PGXACTS" now (0 0 for SQLite).

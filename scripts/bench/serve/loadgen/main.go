@@ -11,10 +11,13 @@
 // list) spreads the sessions over the URLs round-robin (session i talks to
 // URL i mod n), and -pid repeated sums the replicas' CPU time and reports
 // each one's VmRSS; calls and latency are then also reported per URL.
+// -dbpid names the database server the replicas share (a PostgreSQL
+// postmaster): its CPU and its children's (the backends) are reported per
+// call apart from the servers', and not counted as other processes.
 //
 //	go run ./scripts/bench/serve/loadgen -url http://127.0.0.1:PORT/mcp -expect FILE \
 //	    [-sessions 16] [-duration 10s] [-warmup 2s] [-pid SERVERPID]
-//	go run ./scripts/bench/serve/loadgen -url URL1,URL2 -pid PID1 -pid PID2 ...
+//	go run ./scripts/bench/serve/loadgen -url URL1,URL2 -pid PID1 -pid PID2 [-dbpid POSTMASTER] ...
 package main
 
 import (
@@ -45,7 +48,7 @@ type options struct {
 	path, expect     string
 	protocol         string
 	bearer           string
-	sessions         int
+	sessions, dbpid  int
 	duration, warmup time.Duration
 }
 
@@ -91,6 +94,7 @@ func main() {
 		}
 		return nil
 	})
+	flag.IntVar(&o.dbpid, "dbpid", 0, "database server process id (a PostgreSQL postmaster), for its and its children's CPU time")
 	flag.StringVar(&o.protocol, "protocol", "", "pin the MCP protocol version (e.g. 2025-11-25 for initialize-handshake sessions); default: the client negotiates")
 	flag.StringVar(&o.bearer, "bearer", "", "send Authorization: Bearer TOKEN (an API key or access token) with every request")
 	flag.Parse()
@@ -156,14 +160,14 @@ func run(o options) error {
 	time.Sleep(o.warmup)
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	cpu0 := cpuOf(o.pids)
+	cpu0, db0 := cpuOf(o.pids), dbCPU(o.dbpid)
 	busy0, total0, _ := benchutil.SystemCPU()
 	load0 := benchutil.LoadAvg()
 	t0 := time.Now()
 	measuring.Store(true)
 	time.Sleep(o.duration)
 	stop.Store(true)
-	cpu1 := cpuOf(o.pids)
+	cpu1, db1 := cpuOf(o.pids), dbCPU(o.dbpid)
 	busy1, total1, _ := benchutil.SystemCPU()
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
@@ -202,6 +206,11 @@ func run(o options) error {
 		fmt.Printf("  server CPU %.2f s (%.0f%% of one core) = %s µs/call; VmRSS %s MiB\n",
 			srv.Seconds(), 100*srv.Seconds()/o.duration.Seconds(), benchutil.Us(srv/time.Duration(s.N)), rssOf(o.pids))
 	}
+	if o.dbpid != 0 && s.N > 0 {
+		db := db1 - db0
+		fmt.Printf("  database CPU %.2f s (%.0f%% of one core) = %s µs/call (pid %d and its children)\n",
+			db.Seconds(), 100*db.Seconds()/o.duration.Seconds(), benchutil.Us(db/time.Duration(s.N)), o.dbpid)
+	}
 	gen := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	if s.N > 0 {
 		fmt.Printf("  load generator CPU %.2f s (%.0f%% of one core) = %s µs/call\n", gen.Seconds(), 100*gen.Seconds()/o.duration.Seconds(), benchutil.Us(gen/time.Duration(s.N)))
@@ -211,9 +220,13 @@ func run(o options) error {
 		// use, and what is left of it for processes other than these two.
 		busy := float64(busy1-busy0) / float64(total1-total0)
 		cores := busy * float64(runtime.NumCPU())
-		ours := (cpu1 - cpu0 + gen).Seconds() / elapsed.Seconds()
-		fmt.Printf("  machine: %.0f%% of all %d CPUs busy = %.2f cores, of which server and load generator %.2f, other processes ≈ %.2f\n",
-			100*busy, runtime.NumCPU(), cores, ours, max(0, cores-ours))
+		ours := (cpu1 - cpu0 + db1 - db0 + gen).Seconds() / elapsed.Seconds()
+		who := "server and load generator"
+		if o.dbpid != 0 {
+			who = "servers, database and load generator"
+		}
+		fmt.Printf("  machine: %.0f%% of all %d CPUs busy = %.2f cores, of which %s %.2f, other processes ≈ %.2f\n",
+			100*busy, runtime.NumCPU(), cores, who, ours, max(0, cores-ours))
 	}
 	if msg != "" {
 		fmt.Printf("  last error: %s\n", msg)
@@ -233,6 +246,16 @@ func cpuOf(pids []int) time.Duration {
 		sum += t
 	}
 	return sum
+}
+
+// dbCPU is the CPU time of the database server's process tree so far (0
+// without one).
+func dbCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	t, _ := benchutil.TreeCPUTime(pid)
+	return t
 }
 
 // rssOf is each process's VmRSS in MiB, in the order given.

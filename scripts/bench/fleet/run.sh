@@ -9,11 +9,12 @@
 # synchronous_commit on) and group-commit inside each process.
 #
 # Per configuration it prints loadgen's report (calls/s, p50/p99, the
-# replicas' CPU and RSS), the entries and commits the run added to the log
-# (each commit stores one row of audit_checkpoints, on both backends), the
-# PostgreSQL server's CPU (postmaster and all its children), and then
-# verifies the log with `agentmesh audit verify`: a log that does not
-# verify, or a call that failed, fails the script. A table of all
+# replicas' CPU and RSS, the PostgreSQL server's CPU: postmaster and all
+# its children, and how much of the machine other processes took), the
+# entries and commits the run added to the log (each commit stores one row
+# of audit_checkpoints, on both backends) and PostgreSQL's transactions,
+# and then verifies the log with `agentmesh audit verify`: a log that does
+# not verify, or a call that failed, fails the script. A table of all
 # configurations ends the run.
 #
 # Usage: scripts/bench/fleet/run.sh
@@ -53,25 +54,11 @@ echo "== PostgreSQL: scripts/pg-test-env start"
 pg_env=$(scripts/pg-test-env start)
 pg_url=$(sed -n 's/^AGENTMESH_TEST_DATABASE_URL=//p' <<<"$pg_env")
 pg_dir=$(sed -n 's/^AGENTMESH_PG_TEST_DIR=//p' <<<"$pg_env")
-pg_pid=$(head -n 1 "$pg_dir/data/postmaster.pid")
+pg_pid=$(head -n 1 "$pg_dir/data/postmaster.pid") # loadgen -dbpid: the server's CPU
 echo "$(psql -X -At "$pg_url" -c 'SELECT version()' | cut -d, -f1); fsync $(psql -X -At "$pg_url" -c 'SHOW fsync'), synchronous_commit $(psql -X -At "$pg_url" -c 'SHOW synchronous_commit')"
 
 # sql QUERY: one value from the benchmark database.
 sql() { psql -X -At -v ON_ERROR_STOP=1 "$pg_url" -c "$1"; }
-
-# pg_cpu_ticks: CPU time of the PostgreSQL server so far, in clock ticks:
-# the postmaster's own and that of its children it has reaped (exited
-# backends), plus that of its live children (backends, walwriter, ...).
-pg_cpu_ticks() {
-	local t c stat
-	t=$(sed 's/.*) //' "/proc/$pg_pid/stat" | awk '{print $12 + $13 + $14 + $15}')
-	for c in $(ps -o pid= --ppid "$pg_pid"); do
-		# A backend that exited meanwhile is in the postmaster's count.
-		stat=$(cat "/proc/$c/stat" 2>/dev/null) || continue
-		t=$((t + $(sed 's/.*) //' <<<"$stat" | awk '{print $12 + $13}')))
-	done
-	echo "$t"
-}
 
 # counts BACKEND WHERE: "ENTRIES COMMITS" of a log (WHERE: the SQLite
 # database file, or the PostgreSQL schema).
@@ -136,19 +123,19 @@ prepare() {
 	am "${dirs[0]}" identity create --name bench --sponsor bench@example.com >/dev/null
 }
 
-# snapshot BACKEND: "ENTRIES COMMITS PGTICKS PGXACTS" now (0 0 for SQLite).
+# snapshot BACKEND: "ENTRIES COMMITS PGXACTS" now (PGXACTS 0 for SQLite).
 snapshot() {
 	if [ "$1" = postgres ]; then
-		echo "$(counts "$1" "$where") $(pg_cpu_ticks) $(pg_xacts)"
+		echo "$(counts "$1" "$where") $(pg_xacts)"
 	else
-		echo "$(counts "$1" "$where") 0 0"
+		echo "$(counts "$1" "$where") 0"
 	fi
 }
 
 summary=()
 
 # measure NAME BACKEND N: one configuration, from fresh directories (and
-# schema) to a verified log. The log's counts and PostgreSQL's CPU and
+# schema) to a verified log. The log's counts and PostgreSQL's
 # transactions are taken once the replicas listen and again once they
 # exited: the window is loadgen's session set-up, warm-up and timed period.
 measure() {
@@ -162,24 +149,24 @@ measure() {
 		pids+=("$server_pid")
 		urls+=("$url")
 	done
-	local e0 c0 t0 x0 e1 c1 t1 x1 out="$TMP/$name.loadgen"
-	read -r e0 c0 t0 x0 <<<"$(snapshot "$backend")"
-	"$TMP/bin/loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" \
+	local e0 c0 x0 e1 c1 x1 dbpid=() out="$TMP/$name.loadgen"
+	if [ "$backend" = postgres ]; then dbpid=(-dbpid "$pg_pid"); fi
+	read -r e0 c0 x0 <<<"$(snapshot "$backend")"
+	"$TMP/bin/loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" "${dbpid[@]}" \
 		-expect "$TMP/data/bench.txt" -sessions "$SESSIONS" -duration "$DURATION" | tee "$out" || status=$?
 	stop_replicas
-	read -r e1 c1 t1 x1 <<<"$(snapshot "$backend")"
+	read -r e1 c1 x1 <<<"$(snapshot "$backend")"
 	show_stderr "${dirs[@]}"
 	if [ $status -ne 0 ]; then
 		echo "FAIL: $name: loadgen exited $status (calls failed; see above)" >&2
 		failed=1
 	fi
-	local per pgcpu=— xpc=—
+	local per xpc=—
 	per=$(awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) 'BEGIN { if (c > 0) printf "%.2f", e / c; else print "—" }')
 	echo "-- log: $((e1 - e0)) entries in $((c1 - c0)) commits = $per entries/commit"
 	if [ "$backend" = postgres ]; then
-		pgcpu=$(awk -v t=$((t1 - t0)) -v e=$((e1 - e0)) 'BEGIN { printf "%.0f", t / 100 * 1e6 / e }')
 		xpc=$(awk -v x=$((x1 - x0)) -v e=$((e1 - e0)) 'BEGIN { printf "%.2f", x / e }')
-		echo "-- PostgreSQL server: CPU $(awk -v t=$((t1 - t0)) 'BEGIN { printf "%.2f", t / 100 }') s = $pgcpu µs/entry; $((x1 - x0)) transactions = $xpc per entry"
+		echo "-- PostgreSQL: $((x1 - x0)) transactions = $xpc per entry (pg_stat_database)"
 	fi
 	echo "-- agentmesh audit verify ($backend)"
 	if ! am "${dirs[0]}" audit verify; then
@@ -187,17 +174,20 @@ measure() {
 		failed=1
 	fi
 	if [ "$backend" = postgres ]; then PGOPTIONS=--client-min-messages=warning sql "DROP SCHEMA $name CASCADE" >/dev/null; fi
-	summary+=("| $name | $(row "$out") | $((e1 - e0)) / $((c1 - c0)) = $per | $pgcpu | $xpc | $load |")
+	summary+=("| $name | $(row "$out") | $((e1 - e0)) / $((c1 - c0)) = $per | $xpc | $load |")
 }
 
-# row LOADGEN-OUTPUT: "calls/s | p50 | p99 | replicas' CPU µs/call".
+# row LOADGEN-OUTPUT: "calls/s | p50 | p99 | replicas' CPU µs/call |
+# PostgreSQL's CPU µs/call | other processes' cores".
 row() {
-	local cps p50 p99 cpu
+	local cps p50 p99 cpu db other
 	cps=$(sed -n 's/^  calls .* = \([0-9]*\) calls\/s.*/\1/p' "$1")
 	p50=$(sed -n 's/.*latency ms: p50 \([0-9.]*\) .*/\1/p' "$1")
 	p99=$(sed -n 's/.*latency ms: .* p99 \([0-9.]*\) .*/\1/p' "$1")
-	cpu=$(sed -n 's/.*server CPU .* = \([0-9.]*\) µs\/call.*/\1/p' "$1")
-	echo "${cps:-?} | ${p50:-?} | ${p99:-?} | ${cpu:-?}"
+	cpu=$(sed -n 's/^  server CPU .* = \([0-9.]*\) µs\/call.*/\1/p' "$1")
+	db=$(sed -n 's/^  database CPU .* = \([0-9.]*\) µs\/call.*/\1/p' "$1")
+	other=$(sed -n 's/.*other processes ≈ \([0-9.]*\).*/\1/p' "$1")
+	echo "${cps:-?} | ${p50:-?} | ${p99:-?} | ${cpu:-?} | ${db:-—} | ${other:-?}"
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -209,8 +199,8 @@ done
 
 echo
 echo "== summary: $SESSIONS sessions, $DURATION each ($(nproc) CPUs)"
-echo "| configuration | calls/s | p50 ms | p99 ms | replicas' CPU µs/call | entries / commits = per commit | PostgreSQL CPU µs/entry | PostgreSQL transactions/entry | load average before |"
-echo "|---|--:|--:|--:|--:|--:|--:|--:|---|"
+echo "| configuration | calls/s | p50 ms | p99 ms | replicas' CPU µs/call | PostgreSQL CPU µs/call | other processes (cores) | entries / commits = per commit | PostgreSQL transactions/entry | load average before |"
+echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"
 printf '%s\n' "${summary[@]}"
 echo
 echo "load average at the end: $(loadavg)"

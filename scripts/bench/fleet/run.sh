@@ -59,6 +59,7 @@ echo "$(psql -X -At "$pg_url" -c 'SELECT version()' | cut -d, -f1); fsync $(psql
 
 # sql QUERY: one value from the benchmark database.
 sql() { psql -X -At -v ON_ERROR_STOP=1 "$pg_url" -c "$1"; }
+pg_db=$(sql 'SELECT current_database()')
 
 # counts BACKEND WHERE: "ENTRIES COMMITS" of a log (WHERE: the SQLite
 # database file, or the PostgreSQL schema).
@@ -99,12 +100,36 @@ show_stderr() {
 # exits at the latest).
 pg_xacts() { sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
 
+# start_sampler OUT: in the background (sets sampler, psql's pid), every
+# 40 ms, what each busy backend of the benchmark database is doing
+# (pg_stat_activity: wait event, or CPU, and the statement), each sample
+# headed "sample". It connects to the database postgres, so that its own
+# transactions are not counted with the benchmark's.
+start_sampler() {
+	local q="SELECT 'sample' UNION ALL SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' | ' || state || ' | '
+		|| left(regexp_replace(query, '\s+', ' ', 'g'), 45) FROM pg_stat_activity WHERE datname = '$pg_db'
+		AND backend_type = 'client backend' AND state <> 'idle';"
+	psql -X -At -q "${pg_url/\/$pg_db\?//postgres?}" -f <(yes "$q SELECT pg_sleep(0.04);") >"$1" 2>/dev/null &
+	sampler=$!
+}
+
+# waits OUT: the most frequent backend states in OUT, and the mean number
+# of backends waiting for a heavyweight lock (the tree row's, mostly).
+waits() {
+	local n
+	n=$(grep -c '^sample$' "$1" || true)
+	echo "-- PostgreSQL backends over $n samples (pg_stat_activity every 40 ms): count, wait event or CPU | state | statement"
+	grep -v '^sample$' "$1" | grep . | sort | uniq -c | sort -rn | head -n 8
+	lockwait=$(awk -v n="$n" '/^Lock:/ { w++ } END { if (n > 0) printf "%.2f", w / n; else print "?" }' "$1")
+	echo "-- backends waiting for a lock: $lockwait on average"
+}
+
 # prepare NAME BACKEND N: N replica directories $base/r1.. sharing the
 # state directory $base/state (one identity for the fleet, created here
 # before any replica starts); on PostgreSQL a fresh schema NAME named in
 # their state.database. Sets dirs and where (the SQLite file or the schema).
 prepare() {
-	local name=$1 backend=$2 n=$3 i
+	local name=$1 backend=$2 n=$3 i out
 	base="$TMP/$name" dirs=()
 	for i in $(seq "$n"); do
 		dirs+=("$base/r$i")
@@ -120,7 +145,10 @@ prepare() {
 	else
 		where=$base/state/agentmesh.db
 	fi
-	am "${dirs[0]}" identity create --name bench --sponsor bench@example.com >/dev/null
+	if ! out=$(am "${dirs[0]}" identity create --name bench --sponsor bench@example.com 2>&1); then
+		echo "$out" >&2
+		return 1
+	fi
 }
 
 # snapshot BACKEND: "ENTRIES COMMITS PGXACTS" now (PGXACTS 0 for SQLite).
@@ -149,11 +177,19 @@ measure() {
 		pids+=("$server_pid")
 		urls+=("$url")
 	done
-	local e0 c0 x0 e1 c1 x1 dbpid=() out="$TMP/$name.loadgen"
-	if [ "$backend" = postgres ]; then dbpid=(-dbpid "$pg_pid"); fi
+	local e0 c0 x0 e1 c1 x1 dbpid=() sampler= lockwait=— out="$TMP/$name.loadgen"
 	read -r e0 c0 x0 <<<"$(snapshot "$backend")"
+	if [ "$backend" = postgres ]; then
+		dbpid=(-dbpid "$pg_pid")
+		start_sampler "$TMP/$name.waits"
+	fi
 	"$TMP/bin/loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" "${dbpid[@]}" \
 		-expect "$TMP/data/bench.txt" -sessions "$SESSIONS" -duration "$DURATION" | tee "$out" || status=$?
+	if [ -n "$sampler" ]; then
+		kill "$sampler" 2>/dev/null || true
+		wait "$sampler" 2>/dev/null || true
+		waits "$TMP/$name.waits"
+	fi
 	stop_replicas
 	read -r e1 c1 x1 <<<"$(snapshot "$backend")"
 	show_stderr "${dirs[@]}"
@@ -174,11 +210,11 @@ measure() {
 		failed=1
 	fi
 	if [ "$backend" = postgres ]; then PGOPTIONS=--client-min-messages=warning sql "DROP SCHEMA $name CASCADE" >/dev/null; fi
-	summary+=("| $name | $(row "$out") | $((e1 - e0)) / $((c1 - c0)) = $per | $xpc | $load |")
+	summary+=("| $name | $(row "$out") | $((e1 - e0)) / $((c1 - c0)) = $per | $xpc | $lockwait | $load |")
 }
 
 # row LOADGEN-OUTPUT: "calls/s | p50 | p99 | replicas' CPU µs/call |
-# PostgreSQL's CPU µs/call | other processes' cores".
+# PostgreSQL's CPU µs/call | both | other processes' cores".
 row() {
 	local cps p50 p99 cpu db other
 	cps=$(sed -n 's/^  calls .* = \([0-9]*\) calls\/s.*/\1/p' "$1")
@@ -187,7 +223,7 @@ row() {
 	cpu=$(sed -n 's/^  server CPU .* = \([0-9.]*\) µs\/call.*/\1/p' "$1")
 	db=$(sed -n 's/^  database CPU .* = \([0-9.]*\) µs\/call.*/\1/p' "$1")
 	other=$(sed -n 's/.*other processes ≈ \([0-9.]*\).*/\1/p' "$1")
-	echo "${cps:-?} | ${p50:-?} | ${p99:-?} | ${cpu:-?} | ${db:-—} | ${other:-?}"
+	echo "${cps:-?} | ${p50:-?} | ${p99:-?} | ${cpu:-?} | ${db:-—} | $(awk -v a="${cpu:-0}" -v b="${db:-0}" 'BEGIN { printf "%.0f", a + b }') | ${other:-?}"
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -199,8 +235,8 @@ done
 
 echo
 echo "== summary: $SESSIONS sessions, $DURATION each ($(nproc) CPUs)"
-echo "| configuration | calls/s | p50 ms | p99 ms | replicas' CPU µs/call | PostgreSQL CPU µs/call | other processes (cores) | entries / commits = per commit | PostgreSQL transactions/entry | load average before |"
-echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+echo "| configuration | calls/s | p50 ms | p99 ms | replicas' CPU µs/call | PostgreSQL CPU µs/call | together µs/call | other processes (cores) | entries / commits = per commit | PostgreSQL transactions/entry | backends waiting for a lock | load average before |"
+echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
 printf '%s\n' "${summary[@]}"
 echo
 echo "load average at the end: $(loadavg)"

@@ -106,7 +106,7 @@ pg_xacts() { sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE
 # headed "sample". It connects to the database postgres, so that its own
 # transactions are not counted with the benchmark's.
 start_sampler() {
-	local q="SELECT 'sample' UNION ALL SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' | ' || state || ' | '
+	local q="SELECT 'sample' UNION ALL SELECT coalesce(wait_event_type || ':' || wait_event, CASE state WHEN 'active' THEN 'CPU' ELSE '-' END) || ' | ' || state || ' | '
 		|| left(regexp_replace(query, '\s+', ' ', 'g'), 45) FROM pg_stat_activity WHERE datname = '$pg_db'
 		AND backend_type = 'client backend' AND state <> 'idle';"
 	psql -X -At -q "${pg_url/\/$pg_db\?//postgres?}" -f <(yes "$q SELECT pg_sleep(0.04);") >"$1" 2>/dev/null &

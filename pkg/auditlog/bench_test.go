@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/agentmesh/agentmesh/pkg/audit"
+	"github.com/agentmesh/agentmesh/pkg/internal/latency"
 	"github.com/agentmesh/agentmesh/pkg/state"
 )
 
@@ -64,6 +65,41 @@ func BenchmarkAppendConcurrent16(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkAppendLatency has the shape of pkg/pgaudit's
+// BenchmarkAppendLatency, so the two backends compare line by line: 1 and
+// 16 concurrent appenders in one process, each append waiting for its
+// durable commit (synchronous=FULL, witness written as serve does).
+// ns/op is wall time per entry, p50-µs and p99-µs what one append waits,
+// entries/commit the group commit's batch (every commit stores one row of
+// the checkpoint history).
+func BenchmarkAppendLatency(b *testing.B) {
+	for _, appenders := range []int{1, 16} {
+		b.Run(fmt.Sprintf("appenders=%d", appenders), func(b *testing.B) {
+			f := newFixture(b, b.TempDir())
+			entries0, commits0 := f.counts(b)
+			latency.Concurrent(b, appenders, func(i int) error {
+				_, err := f.log.Append(context.Background(), call(i), nil)
+				return err
+			})
+			entries, commits := f.counts(b)
+			if c := commits - commits0; c > 0 {
+				b.ReportMetric(float64(entries-entries0)/float64(c), "entries/commit")
+			}
+		})
+	}
+}
+
+// counts are the log's entries and stored checkpoints (one per commit).
+func (f *fixture) counts(b *testing.B) (entries, commits int64) {
+	b.Helper()
+	err := f.db.Reader().QueryRowContext(context.Background(),
+		`SELECT (SELECT count(*) FROM audit_entries), (SELECT count(*) FROM audit_checkpoints)`).Scan(&entries, &commits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return entries, commits
 }
 
 // bulkLog fills a fresh fixture's log with n entries in large

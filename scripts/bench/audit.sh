@@ -12,6 +12,7 @@ go build -o "$work/agentmesh" ./cmd/agentmesh
 go build -o "$work/auditfill" ./scripts/bench/auditfill
 # From here on HOME is a scratch directory (the audit witness lives under
 # it); nothing below runs the go command, whose caches live under HOME.
+unset AGENTMESH_DATABASE_URL
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" AGENTMESH_STATE_DIR="$work/state"
 mkdir -p "$HOME"
 echo "== filling a $n-entry log"

@@ -7,6 +7,7 @@ command -v hyperfine >/dev/null || { echo "hyperfine is needed: apt-get install 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -trimpath -o "$work/agentmesh" ./cmd/agentmesh
+unset AGENTMESH_DATABASE_URL
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" AGENTMESH_STATE_DIR="$work/state"
 mkdir -p "$HOME"
 "$work/agentmesh" identity create --name bench --sponsor bench@example.com 2>/dev/null

@@ -82,6 +82,7 @@ for w in "${what[@]}"; do
 		go build -o "$work/agentmesh" ./cmd/agentmesh
 		go build -o "$work/auditfill" ./scripts/bench/auditfill
 		(
+			unset AGENTMESH_DATABASE_URL
 			export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" AGENTMESH_STATE_DIR="$work/state"
 			mkdir -p "$HOME"
 			echo "== verify: filling a $n-entry log (load average $(loadavg))"

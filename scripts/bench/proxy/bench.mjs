@@ -113,6 +113,7 @@ upstreams:
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
   delete env.AGENTMESH_CONFIG;
   delete env.AGENTMESH_STATE_DIR;
+  delete env.AGENTMESH_DATABASE_URL;
   const mode = batchWindow === '0s' ? `synchronous: ${synchronous}` : `batch_window: ${batchWindow}`;
   return { name, dir, config, state: join(dir, 'state'), env, synchronous, mode };
 }

@@ -58,7 +58,7 @@ EOF
 am() {
 	local dir=$1
 	shift
-	env -u AGENTMESH_STATE_DIR -u AGENTMESH_CONFIG HOME="$dir/home" XDG_CONFIG_HOME="$dir/home/.config" \
+	env -u AGENTMESH_STATE_DIR -u AGENTMESH_CONFIG -u AGENTMESH_DATABASE_URL HOME="$dir/home" XDG_CONFIG_HOME="$dir/home/.config" \
 		"$TMP/bin/agentmesh" --config "$dir/agentmesh.yaml" "$@"
 }
 
@@ -67,7 +67,7 @@ am() {
 # and url.
 start_agentmesh_http() {
 	: >"$1/serve.err"
-	env -u AGENTMESH_STATE_DIR -u AGENTMESH_CONFIG HOME="$1/home" XDG_CONFIG_HOME="$1/home/.config" \
+	env -u AGENTMESH_STATE_DIR -u AGENTMESH_CONFIG -u AGENTMESH_DATABASE_URL HOME="$1/home" XDG_CONFIG_HOME="$1/home/.config" \
 		"$TMP/bin/agentmesh" --config "$1/agentmesh.yaml" serve --http 127.0.0.1:0 --quiet 2>"$1/serve.err" &
 	server_pid=$!
 	url=$(listen "$1/serve.err")

@@ -7,8 +7,17 @@
 // different from -expect all count). With -pid it also reports the server's
 // CPU time per call (from /proc/PID/stat) and its VmRSS.
 //
+// A fleet of replicas is measured in one run: -url repeated (or a comma
+// list) spreads the sessions over the URLs round-robin (session i talks to
+// URL i mod n), and -pid repeated sums the replicas' CPU time and reports
+// each one's VmRSS; calls and latency are then also reported per URL.
+// -dbpid names the database server the replicas share (a PostgreSQL
+// postmaster): its CPU and its children's (the backends) are reported per
+// call apart from the servers', and not counted as other processes.
+//
 //	go run ./scripts/bench/serve/loadgen -url http://127.0.0.1:PORT/mcp -expect FILE \
 //	    [-sessions 16] [-duration 10s] [-warmup 2s] [-pid SERVERPID]
+//	go run ./scripts/bench/serve/loadgen -url URL1,URL2 -pid PID1 -pid PID2 [-dbpid POSTMASTER] ...
 package main
 
 import (
@@ -19,6 +28,8 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,14 +43,31 @@ import (
 )
 
 type options struct {
-	url, path, expect string
-	protocol          string
-	bearer            string
-	sessions, pid     int
-	duration, warmup  time.Duration
+	urls             list
+	pids             []int
+	path, expect     string
+	protocol         string
+	bearer           string
+	sessions, dbpid  int
+	duration, warmup time.Duration
+}
+
+// list is a repeatable flag whose values may also be comma lists.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+
+func (l *list) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 type worker struct {
+	url      int // index into options.urls
 	durs     []time.Duration
 	errs     int // in the timed period
 	warmErrs int
@@ -50,18 +78,28 @@ type worker struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "", "streamable HTTP endpoint, e.g. http://127.0.0.1:8080/mcp")
+	flag.Var(&o.urls, "url", "streamable HTTP endpoint, e.g. http://127.0.0.1:8080/mcp; repeat it (or give a comma list) to spread the sessions over several servers round-robin")
 	flag.StringVar(&o.path, "path", "/data/bench.txt", "virtual path to read")
 	flag.StringVar(&o.expect, "expect", "", "host file whose content every call must return unchanged")
 	flag.IntVar(&o.sessions, "sessions", 16, "concurrent sessions (one client and connection each)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "timed period")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "untimed calls first")
-	flag.IntVar(&o.pid, "pid", 0, "server process id, for its CPU time and RSS")
+	flag.Func("pid", "server process id, for its CPU time and RSS; repeat it (or give a comma list) for several servers: their CPU is summed", func(v string) error {
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("%q is not a process id", s)
+			}
+			o.pids = append(o.pids, n)
+		}
+		return nil
+	})
+	flag.IntVar(&o.dbpid, "dbpid", 0, "database server process id (a PostgreSQL postmaster), for its and its children's CPU time")
 	flag.StringVar(&o.protocol, "protocol", "", "pin the MCP protocol version (e.g. 2025-11-25 for initialize-handshake sessions); default: the client negotiates")
 	flag.StringVar(&o.bearer, "bearer", "", "send Authorization: Bearer TOKEN (an API key or access token) with every request")
 	flag.Parse()
-	if o.url == "" {
-		fmt.Fprintln(os.Stderr, "usage: loadgen -url URL [-expect FILE] [-sessions 16] [-duration 10s] [-pid PID]")
+	if len(o.urls) == 0 || o.sessions < 1 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen -url URL[,URL...] [-expect FILE] [-sessions 16] [-duration 10s] [-pid PID[,PID...]]")
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {
@@ -82,12 +120,13 @@ func run(o options) error {
 	clients := make([]*client.Client, o.sessions)
 	workers := make([]*worker, o.sessions)
 	for i := range clients {
-		c, proto, err := connect(ctx, o.url, o.protocol, o.bearer)
+		u := i % len(o.urls)
+		c, proto, err := connect(ctx, o.urls[u], o.protocol, o.bearer)
 		if err != nil {
-			return fmt.Errorf("session %d: %w", i, err)
+			return fmt.Errorf("session %d (%s): %w", i, o.urls[u], err)
 		}
 		defer c.Close()
-		clients[i], workers[i] = c, &worker{proto: proto, durs: make([]time.Duration, 0, 1<<16)}
+		clients[i], workers[i] = c, &worker{url: u, proto: proto, durs: make([]time.Duration, 0, 1<<16)}
 	}
 	var stop atomic.Bool
 	var measuring atomic.Bool
@@ -121,14 +160,14 @@ func run(o options) error {
 	time.Sleep(o.warmup)
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	cpu0, _ := cpuOf(o.pid)
+	cpu0, db0 := cpuOf(o.pids), dbCPU(o.dbpid)
 	busy0, total0, _ := benchutil.SystemCPU()
 	load0 := benchutil.LoadAvg()
 	t0 := time.Now()
 	measuring.Store(true)
 	time.Sleep(o.duration)
 	stop.Store(true)
-	cpu1, _ := cpuOf(o.pid)
+	cpu1, db1 := cpuOf(o.pids), dbCPU(o.dbpid)
 	busy1, total1, _ := benchutil.SystemCPU()
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
@@ -151,15 +190,26 @@ func run(o options) error {
 	}
 	elapsed := end.Sub(t0)
 	s := benchutil.Summarize(all)
+	target := o.urls[0]
+	if len(o.urls) > 1 {
+		target = fmt.Sprintf("%d URLs round-robin (%s)", len(o.urls), strings.Join(o.urls, ", "))
+	}
 	fmt.Printf("loadgen: %s, %d sessions (protocol %s), %s timed after %s warm-up (load average %s at start, %s at end)\n",
-		o.url, o.sessions, workers[0].proto, o.duration, o.warmup, load0, benchutil.LoadAvg())
+		target, o.sessions, workers[0].proto, o.duration, o.warmup, load0, benchutil.LoadAvg())
 	fmt.Printf("  calls %d in %.2f s = %.0f calls/s; errors %d (%d during warm-up)\n", s.N, elapsed.Seconds(), float64(s.N)/elapsed.Seconds(), errs, warmErrs)
 	fmt.Printf("  latency ms: p50 %s  p90 %s  p99 %s  mean %s  max %s\n", benchutil.Ms(s.P50), benchutil.Ms(s.P90), benchutil.Ms(s.P99), benchutil.Ms(s.Mean), benchutil.Ms(s.Max))
-	if o.pid != 0 && s.N > 0 {
-		rss, _, _ := benchutil.RSSKB(o.pid)
+	if len(o.urls) > 1 {
+		perURL(o.urls, workers, elapsed)
+	}
+	if len(o.pids) > 0 && s.N > 0 {
 		srv := cpu1 - cpu0
-		fmt.Printf("  server CPU %.2f s (%.0f%% of one core) = %s µs/call; VmRSS %.1f MiB\n",
-			srv.Seconds(), 100*srv.Seconds()/o.duration.Seconds(), benchutil.Us(srv/time.Duration(s.N)), float64(rss)/1024)
+		fmt.Printf("  server CPU %.2f s (%.0f%% of one core) = %s µs/call; VmRSS %s MiB\n",
+			srv.Seconds(), 100*srv.Seconds()/o.duration.Seconds(), benchutil.Us(srv/time.Duration(s.N)), rssOf(o.pids))
+	}
+	if o.dbpid != 0 && s.N > 0 {
+		db := db1 - db0
+		fmt.Printf("  database CPU %.2f s (%.0f%% of one core) = %s µs/call (pid %d and its children)\n",
+			db.Seconds(), 100*db.Seconds()/o.duration.Seconds(), benchutil.Us(db/time.Duration(s.N)), o.dbpid)
 	}
 	gen := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	if s.N > 0 {
@@ -170,9 +220,13 @@ func run(o options) error {
 		// use, and what is left of it for processes other than these two.
 		busy := float64(busy1-busy0) / float64(total1-total0)
 		cores := busy * float64(runtime.NumCPU())
-		ours := (cpu1 - cpu0 + gen).Seconds() / elapsed.Seconds()
-		fmt.Printf("  machine: %.0f%% of all %d CPUs busy = %.2f cores, of which server and load generator %.2f, other processes ≈ %.2f\n",
-			100*busy, runtime.NumCPU(), cores, ours, max(0, cores-ours))
+		ours := (cpu1 - cpu0 + db1 - db0 + gen).Seconds() / elapsed.Seconds()
+		who := "server and load generator"
+		if o.dbpid != 0 {
+			who = "servers, database and load generator"
+		}
+		fmt.Printf("  machine: %.0f%% of all %d CPUs busy = %.2f cores, of which %s %.2f, other processes ≈ %.2f\n",
+			100*busy, runtime.NumCPU(), cores, who, ours, max(0, cores-ours))
 	}
 	if msg != "" {
 		fmt.Printf("  last error: %s\n", msg)
@@ -183,11 +237,53 @@ func run(o options) error {
 	return nil
 }
 
-func cpuOf(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, nil
+// cpuOf is the CPU time the processes used so far, summed (a process that
+// cannot be read counts 0).
+func cpuOf(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		t, _ := benchutil.CPUTime(pid)
+		sum += t
 	}
-	return benchutil.CPUTime(pid)
+	return sum
+}
+
+// dbCPU is the CPU time of the database server's process tree so far (0
+// without one).
+func dbCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	t, _ := benchutil.TreeCPUTime(pid)
+	return t
+}
+
+// rssOf is each process's VmRSS in MiB, in the order given.
+func rssOf(pids []int) string {
+	var out []string
+	for _, pid := range pids {
+		rss, _, _ := benchutil.RSSKB(pid)
+		out = append(out, fmt.Sprintf("%.1f", float64(rss)/1024))
+	}
+	return strings.Join(out, ", ")
+}
+
+// perURL prints each URL's share of the timed calls: a fleet's replicas
+// should serve alike.
+func perURL(urls []string, workers []*worker, elapsed time.Duration) {
+	for u, url := range urls {
+		var durs []time.Duration
+		errs := 0
+		for _, w := range workers {
+			if w.url == u {
+				durs = append(durs, w.durs...)
+				errs += w.errs
+			}
+		}
+		s := benchutil.Summarize(durs)
+		fmt.Printf("  %s: calls %d = %.0f calls/s; errors %d; p50 %s p99 %s ms\n",
+			url, s.N, float64(s.N)/elapsed.Seconds(), errs, benchutil.Ms(s.P50), benchutil.Ms(s.P99))
+	}
 }
 
 // connect opens and initializes one session on its own HTTP connection

@@ -89,24 +89,63 @@ const ClockTick = 100
 // CPUTime is the user+system CPU time pid has used so far, from
 // /proc/PID/stat (10 ms resolution).
 func CPUTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
+	}
+	return time.Duration(ticks(f, 11)+ticks(f, 12)) * time.Second / ClockTick, nil
+}
+
+// TreeCPUTime is the CPU time pid and its children have used so far: its
+// own, that of the children it has waited for (cutime, cstime), and that
+// of its live children. For a PostgreSQL postmaster this is the whole
+// server: backends come and go as its children.
+func TreeCPUTime(pid int) (time.Duration, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	t := ticks(f, 11) + ticks(f, 12) + ticks(f, 13) + ticks(f, 14)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		for _, c := range strings.Fields(string(b)) {
+			child, _ := strconv.Atoi(c)
+			// A child that exited meanwhile is in cutime once reaped.
+			if cf, err := statFields(child); err == nil {
+				t += ticks(cf, 11) + ticks(cf, 12)
+			}
+		}
+	}
+	return time.Duration(t) * time.Second / ClockTick, nil
+}
+
+// statFields are the fields of /proc/PID/stat after the command name:
+// state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+// utime(11) stime(12) cutime(13) cstime(14) ...
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
 	}
 	// The command name is in parentheses and may contain spaces.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return nil, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// After ")": state(0) ppid pgrp session tty tpgid flags minflt cminflt
-	// majflt cmajflt utime(11) stime(12).
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	if len(f) < 15 {
+		return nil, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / ClockTick, nil
+	return f, nil
+}
+
+func ticks(f []string, i int) int64 {
+	n, _ := strconv.ParseInt(f[i], 10, 64)
+	return n
 }
 
 // LoadAvg is the first three fields of /proc/loadavg.
@@ -131,7 +170,7 @@ func Env(home string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "HOME", "XDG_CONFIG_HOME", "AGENTMESH_STATE_DIR", "AGENTMESH_CONFIG":
+		case "HOME", "XDG_CONFIG_HOME", "AGENTMESH_STATE_DIR", "AGENTMESH_CONFIG", "AGENTMESH_DATABASE_URL":
 			continue
 		}
 		env = append(env, kv)

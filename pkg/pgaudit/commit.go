@@ -25,7 +25,7 @@ type pending struct {
 // locked and before e is encoded, as pkg/auditlog's Hook does on SQLite:
 // the trust update of a call commits or fails together with its entry, may
 // fill in e (the trust score after the call), and returns entries to
-// append right after e. It runs under a savepoint: an error rolls back
+// append right after e. An error rolls back
 // what it wrote and fails this append only.
 type Hook func(ctx context.Context, tx pgx.Tx, e *audit.Entry) (followUps []audit.Entry, err error)
 
@@ -96,10 +96,19 @@ type rows struct {
 // frontier, sign its root, and send every insert and the new tree row in
 // one round trip. The frontier is adopted only once the commit is
 // acknowledged.
+//
+// The first attempt runs the hooks without savepoints (two round trips
+// fewer per entry while the tree row is locked); only if a hook fails,
+// which aborts the transaction, is the batch written again with each hook
+// under a savepoint, so that the failing one drops only its own entry.
 func (s *Store) commit(batch []*pending) {
 	began := time.Now()
 	results := make([]result, len(batch))
-	tree, signed, n, err := s.write(batch, results)
+	tree, signed, n, err := s.write(batch, results, false)
+	if errors.Is(err, errHookFailed) {
+		results = make([]result, len(batch))
+		tree, signed, n, err = s.write(batch, results, true)
+	}
 	if err == nil && n > 0 {
 		s.tree, s.note = tree, signed
 		s.commits.Add(1)
@@ -120,9 +129,15 @@ func (s *Store) commit(batch []*pending) {
 	}
 }
 
+// errHookFailed: a hook run without a savepoint failed, so the
+// transaction is aborted and the batch must be written again with
+// savepoints.
+var errHookFailed = errors.New("an audit hook failed outside a savepoint")
+
 // write commits batch, filling in results; it returns the new frontier,
-// its signed checkpoint and how many entries were committed.
-func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byte, int, error) {
+// its signed checkpoint and how many entries were committed. Without
+// savepoints, a failing hook fails the whole attempt with errHookFailed.
+func (s *Store) write(batch []*pending, results []result, savepoints bool) (audit.Frontier, []byte, int, error) {
 	if err := s.refusing(); err != nil {
 		return audit.Frontier{}, nil, 0, err
 	}
@@ -150,8 +165,11 @@ func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byt
 			continue
 		}
 		var onCommit []func()
-		e, err := s.appendOne(context.WithValue(ctx, onCommitKey{}, &onCommit), tx, &tree, &r, p)
+		e, err := s.appendOne(context.WithValue(ctx, onCommitKey{}, &onCommit), tx, &tree, &r, p, savepoints)
 		if err != nil {
+			if !savepoints && p.hook != nil {
+				return audit.Frontier{}, nil, 0, errHookFailed
+			}
 			if ctx.Err() != nil {
 				// The transaction is gone with the deadline: nothing of
 				// the batch can commit.
@@ -186,23 +204,29 @@ func (s *Store) write(batch []*pending, results []result) (audit.Frontier, []byt
 	return tree, signed, len(r.seq), nil
 }
 
-// appendOne runs p's hook under a savepoint and adds p's entry and the
-// hook's follow-ups to tree and r. On error, tree and r are unchanged and
-// the hook's writes are rolled back.
-func (s *Store) appendOne(ctx context.Context, tx pgx.Tx, tree *audit.Frontier, r *rows, p *pending) (audit.Entry, error) {
+// appendOne runs p's hook (under a savepoint when savepoints is set) and
+// adds p's entry and the hook's follow-ups to tree and r. On error, tree
+// and r are unchanged and, under a savepoint, the hook's writes are rolled
+// back; without one the transaction is aborted.
+func (s *Store) appendOne(ctx context.Context, tx pgx.Tx, tree *audit.Frontier, r *rows, p *pending, savepoints bool) (audit.Entry, error) {
 	e := p.entry
 	seq := tree.Size()
 	e.Seq = uint64(seq)
 	if p.hook == nil {
 		return e, r.add(tree, e)
 	}
-	sp, err := tx.Begin(ctx) // a savepoint
-	if err != nil {
-		return audit.Entry{}, fmt.Errorf("audit append: %w", err)
+	htx := tx
+	rollback := func() error { return nil }
+	if savepoints {
+		sp, err := tx.Begin(ctx) // a savepoint
+		if err != nil {
+			return audit.Entry{}, fmt.Errorf("audit append: %w", err)
+		}
+		htx, rollback = sp, func() error { return sp.Rollback(ctx) }
 	}
-	followUps, err := p.hook(ctx, sp, &e)
+	followUps, err := p.hook(ctx, htx, &e)
 	if err != nil {
-		return audit.Entry{}, errors.Join(err, sp.Rollback(ctx))
+		return audit.Entry{}, errors.Join(err, rollback())
 	}
 	e.Seq = uint64(seq) // the hook may not move the entry
 	saved, savedRows := tree.Clone(), r.len()
@@ -220,12 +244,14 @@ func (s *Store) appendOne(ctx context.Context, tx pgx.Tx, tree *audit.Frontier, 
 	if err != nil {
 		*tree = saved
 		r.truncate(savedRows)
-		return audit.Entry{}, errors.Join(err, sp.Rollback(ctx))
+		return audit.Entry{}, errors.Join(err, rollback())
 	}
-	if err := sp.Commit(ctx); err != nil { // RELEASE SAVEPOINT
-		*tree = saved
-		r.truncate(savedRows)
-		return audit.Entry{}, fmt.Errorf("audit append: %w", err)
+	if savepoints {
+		if err := htx.Commit(ctx); err != nil { // RELEASE SAVEPOINT
+			*tree = saved
+			r.truncate(savedRows)
+			return audit.Entry{}, fmt.Errorf("audit append: %w", err)
+		}
 	}
 	return e, nil
 }

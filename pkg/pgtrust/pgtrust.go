@@ -90,16 +90,21 @@ func (s *Store) Record(ctx context.Context, tx pgx.Tx, subject string, ev trust.
 	if err != nil {
 		return trust.State{}, trust.State{}, err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO trust_state(subject, state) VALUES ($1, $2) ON CONFLICT (subject) DO NOTHING`, subject, fresh); err != nil {
-		return trust.State{}, trust.State{}, fmt.Errorf("storing the trust state of %s: %w", subject, err)
+	// One round trip: insert a fresh row or, when there is one, lock it
+	// (ON CONFLICT DO UPDATE locks the row as FOR UPDATE would) and return
+	// its state as committed by whoever held the lock before.
+	var raw []byte
+	err = tx.QueryRow(ctx, `INSERT INTO trust_state(subject, state) VALUES ($1, $2)
+		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING state`, subject, fresh).Scan(&raw)
+	if err != nil {
+		return trust.State{}, trust.State{}, fmt.Errorf("reading the trust state of %s: %w", subject, err)
 	}
-	if before, err = s.load(ctx, tx, subject, `SELECT state FROM trust_state WHERE subject = $1 FOR UPDATE`); err != nil {
-		return trust.State{}, trust.State{}, err
+	if err := json.Unmarshal(raw, &before); err != nil {
+		return trust.State{}, trust.State{}, fmt.Errorf("the trust state of %s is damaged: %w", subject, err)
 	}
 	before = s.Model.At(before, ev.Time)
 	after = s.Model.Apply(before, ev)
-	raw, err := json.Marshal(after)
-	if err != nil {
+	if raw, err = json.Marshal(after); err != nil {
 		return trust.State{}, trust.State{}, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE trust_state SET state = $2 WHERE subject = $1`, subject, raw); err != nil {

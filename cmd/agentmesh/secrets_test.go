@@ -228,6 +228,15 @@ tools:
 	if h, _ := api.got("/echo"); h.Get("X-Tenant") != "acme" {
 		t.Errorf("X-Tenant = %q", h.Get("X-Tenant"))
 	}
+	// The token, learnt somehow, cannot be sent out in a URL either: the
+	// call is refused as a configured secret (the console and the audit
+	// log, checked below, do not repeat the URL).
+	if _, text, isErr := s.result(t, "api_call", map[string]any{"url": api.URL + "/leak?k=" + apiToken}); !isErr || !strings.Contains(text, "would send a secret (configured-secret)") {
+		t.Errorf("a call sending the token: %v %s", isErr, text)
+	}
+	if _, ok := api.got("/leak"); ok {
+		t.Error("the call sending the token reached the API")
+	}
 
 	console := s.console(t)
 	if strings.Contains(console, apiToken) {

@@ -18,6 +18,10 @@ import (
 //
 //	echo-description   the description of tool echo (a rug pull edits it)
 //	extra-tool         if present, a tool "extra" is listed too
+//	env-tool           if present, a tool "env" is listed too: it returns
+//	                   "NAME is VALUE" for the environment variable NAME and
+//	                   writes the same line to stderr, as a careless server
+//	                   echoes its own key
 //	calls.log          each call is appended here ("echo hi", "crash")
 //
 // Tools: echo (returns "echo: MESSAGE"), secret (returns a credential for
@@ -91,6 +95,16 @@ func fixtureUpstream() {
 			}
 			return mcp.NewToolResultText("slow done"), nil
 		})
+	if _, err := os.Stat("env-tool"); err == nil {
+		s.AddTool(mcp.NewTool("env", mcp.WithDescription("Shows an environment variable."), mcp.WithString("name", mcp.Required())),
+			func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				name := req.GetString("name", "")
+				logCall("env " + name)
+				line := name + " is " + os.Getenv(name)
+				fmt.Fprintln(os.Stderr, "fixture: "+line)
+				return mcp.NewToolResultText(line), nil
+			})
+	}
 	if _, err := os.Stat("extra-tool"); err == nil {
 		s.AddTool(mcp.NewTool("extra", mcp.WithDescription("A tool added after pinning.")),
 			func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {

@@ -78,6 +78,10 @@ type statusView struct {
 	Auth      authStatus `json:"auth"`
 	Attention []string   `json:"attention"`
 	Critical  []string   `json:"critical"`
+
+	// Secrets are the configuration's secret references and whether they
+	// resolve (statussecrets.go).
+	Secrets []secretStatus `json:"secrets"`
 }
 
 type callerStatus struct {
@@ -286,6 +290,8 @@ func statusRun(g *globals, opts statusOptions) error {
 	var acrit, aatt []string
 	v.Auth, acrit, aatt = describeAuth(ctx, cfg, src.keys)
 	crit, att = append(crit, acrit...), append(att, aatt...)
+	v.Secrets, acrit, aatt = describeSecrets(cfg)
+	crit, att = append(crit, acrit...), append(att, aatt...)
 	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
@@ -454,6 +460,7 @@ func printStatus(g *globals, v statusView, now time.Time) {
 			fields = append(fields, ui.Field{Label: "issuer", Value: st, Attention: is.Problem != "" || is.Keys == 0})
 		}
 	}
+	fields = append(fields, secretFields(v.Secrets)...)
 	g.io.Record("agentmesh status", fields)
 	if len(v.Callers) > 0 {
 		rows := make([][]string, len(v.Callers))

@@ -8,7 +8,11 @@
 // two in step.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/agentmesh/agentmesh/pkg/yamlpos"
+)
 
 // Config is the whole agentmesh.yaml.
 type Config struct {
@@ -31,6 +35,9 @@ type Config struct {
 	// Source says where the configuration came from; it is not read from
 	// the file.
 	Source Source `yaml:"-"`
+	// refPos is where each value holding a secret reference was written
+	// (secrets.go), for errors at resolution time.
+	refPos map[string]yamlpos.Pos
 }
 
 // State says where shared state lives beyond the state directory.
@@ -209,6 +216,10 @@ type Endpoint struct {
 	// AllowPrivate permits loopback, private and link-local addresses for
 	// this endpoint (refused by default after DNS resolution).
 	AllowPrivate bool `yaml:"allow_private"`
+	// Headers are added by agentmesh to every request to this endpoint
+	// (an Authorization header, an API key), their values usually secret
+	// references (secrets.go); the model never sees or sets them.
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Code configures code_execute.

@@ -108,6 +108,7 @@ func (v *validator) check(c *Config) {
 		}
 	}
 	v.checkUpstreams(c.Upstreams)
+	v.checkSecrets(c)
 	v.checkHTTP(c.HTTP)
 	v.checkAuth(c.Auth)
 	v.checkTelemetry(c.Telemetry)

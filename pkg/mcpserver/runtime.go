@@ -84,6 +84,9 @@ type Runtime struct {
 	approver *elicitApprover
 	// tracer traces calls; nil when no OTLP endpoint is configured.
 	tracer trace.Tracer
+	// secrets are the configuration's resolved secret references
+	// (secrets.go); Cfg holds their values in place of the references.
+	secrets []config.Secret
 }
 
 func (o Options) now() time.Time {
@@ -100,7 +103,11 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Runtime, erro
 	if opts.Stderr == nil {
 		opts.Stderr = io.Discard
 	}
-	rt := &Runtime{Cfg: cfg, opts: opts, approver: &elicitApprover{}}
+	resolved, secrets, err := resolveSecrets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{Cfg: resolved, opts: opts, approver: &elicitApprover{}, secrets: secrets}
 	if err := rt.open(ctx); err != nil {
 		rt.Close()
 		return nil, err
@@ -146,7 +153,9 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if err := rt.openCredentials(); err != nil {
 		return err
 	}
-	redactor := redact.New(redact.Options{Timeout: cfg.Redaction.Timeout.D(), DisableGitleaks: !cfg.Redaction.Gitleaks, DisablePII: !cfg.Redaction.PII})
+	redactor := redact.New(redact.Options{Timeout: cfg.Redaction.Timeout.D(), DisableGitleaks: !cfg.Redaction.Gitleaks, DisablePII: !cfg.Redaction.PII,
+		Secrets: config.SecretValues(rt.secrets)})
+	rt.warnSecrets()
 	if err := rt.openPolicy(ctx, redactor); err != nil {
 		return err
 	}
@@ -185,7 +194,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 			ups[i] = u
 		}
 		rt.Proxy = proxy.New(proxy.Options{
-			Upstreams: ups, Pipeline: rt.Pipeline, Reserved: reserved, Version: rt.version(), Stderr: rt.opts.Stderr, Warnf: rt.warnf,
+			Upstreams: ups, Pipeline: rt.Pipeline, Reserved: reserved, Version: rt.version(), Stderr: knownSecretsWriter{rt.opts.Stderr, redactor}, Warnf: rt.warnf,
 			Pins: rt.store.pins(rt.ID.DID()), Agent: rt.ID.DID(),
 			Record: func(ctx context.Context, e audit.Entry) error {
 				_, err := rt.store.append(ctx, e)

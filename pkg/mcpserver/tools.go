@@ -70,7 +70,7 @@ func (rt *Runtime) buildBuiltins() error {
 	if c := cfg.Tools.API; c.Enabled && len(c.Endpoints) > 0 {
 		o := api.Options{Timeout: c.Timeout.D(), MaxResponseBytes: c.MaxResponseBytes, MaxRedirects: c.MaxRedirects}
 		for _, e := range c.Endpoints {
-			o.Endpoints = append(o.Endpoints, api.Endpoint{URL: e.URL, Methods: e.Methods, AllowPrivate: e.AllowPrivate})
+			o.Endpoints = append(o.Endpoints, api.Endpoint{URL: e.URL, Methods: e.Methods, AllowPrivate: e.AllowPrivate, Headers: e.Headers})
 		}
 		t, err := api.New(o)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -108,9 +107,11 @@ func dial(ctx context.Context, u config.Upstream, version string, stderr io.Writ
 			c.end()
 		}()
 	} else {
+		// Secret references were resolved when the server started
+		// (config.ResolveSecrets).
 		headers := map[string]string{}
 		for k, v := range u.Headers {
-			headers[k] = os.ExpandEnv(v)
+			headers[k] = v
 		}
 		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		t, err := transport.NewStreamableHTTP(u.URL, transport.WithHTTPHeaders(headers), transport.WithContinuousListening(),

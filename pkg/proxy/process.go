@@ -36,7 +36,9 @@ func startProcess(u config.Upstream, stderr io.Writer) (*process, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+os.ExpandEnv(u.Env[k]))
+		// Secret references were resolved when the server started
+		// (config.ResolveSecrets); the value is used as it is.
+		cmd.Env = append(cmd.Env, k+"="+u.Env[k])
 	}
 	cmd.Dir = u.Cwd
 	pw := &prefixWriter{w: stderr, prefix: "agentmesh: upstream " + u.Name + ": "}

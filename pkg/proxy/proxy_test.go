@@ -267,14 +267,14 @@ func TestHTTPUpstreamCallsAreGovernedAndAudited(t *testing.T) {
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
 
 // TestHTTPUpstreamHeadersAndListChanged: the configured headers (with
-// ${VAR} expanded) reach the upstream; a tool the upstream adds later is
+// ${env:VAR} resolved) reach the upstream; a tool the upstream adds later is
 // picked up from its list_changed notification and announced to clients;
 // an empty prefix exposes the upstream's own names.
 func TestHTTPUpstreamHeadersAndListChanged(t *testing.T) {
 	t.Setenv("WX_TOKEN", "s3cret-token")
 	url, up := upstreamServerWith(t, "s3cret-token")
 	empty := ""
-	rt := openRuntime(t, config.Upstream{Name: "wx", URL: url, Headers: map[string]string{"Authorization": "Bearer ${WX_TOKEN}"}, Prefix: &empty, Pin: "new-allowed"}, "")
+	rt := openRuntime(t, config.Upstream{Name: "wx", URL: url, Headers: map[string]string{"Authorization": "Bearer ${env:WX_TOKEN}"}, Prefix: &empty, Pin: "new-allowed"}, "")
 	c := connect(t, rt)
 	ctx := context.Background()
 	var changed atomic.Int32

@@ -90,7 +90,7 @@ func (r *Redactor) scanBatch(ctx context.Context, b *batch) ([]segmentFindings, 
 		return nil, nil
 	}
 	text := string(b.text)
-	all, late := findOwn(text, r.pii, nil)
+	all, late := findOwn(text, r.pii, r.known.find(text, nil))
 	b.clipToSegments(all)
 	b.clipToSegments(late)
 	if err := ctx.Err(); err != nil {

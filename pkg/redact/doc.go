@@ -50,6 +50,17 @@
 // by "[REDACTED:<rule-id>]". For key/value pairs only the value is replaced:
 // "password: hunter2" becomes "password: [REDACTED:password-pair]".
 //
+// # Configured secrets
+//
+// Options.Secrets are values known to be secret because the configuration
+// resolved them from references (${env:NAME}, ${file:PATH}: pkg/secretref):
+// an upstream's key, an API's Authorization header. They are found by exact,
+// case-sensitive match (and in the form they take inside a JSON string),
+// before the own rules run, and replaced with
+// "[REDACTED:configured-secret]" in text, JSON and values alike, whatever
+// the other detectors are set to. RedactKnown applies them alone, for text
+// that is not a tool's output (an upstream's stderr).
+//
 // # Fail closed
 //
 // Every call is bounded by Options.Timeout. The scan runs on its own

@@ -76,6 +76,12 @@ type Options struct {
 	// MaxInput is the largest input in bytes that is scanned; zero or
 	// negative means DefaultMaxInput. RedactValue does not check it.
 	MaxInput int
+	// Secrets are values redacted wherever they appear, by exact match
+	// (RuleConfiguredSecret): the credentials the configuration resolves
+	// from secret references, so an upstream or API that echoes its own
+	// key never hands it to the model or the audit log. Empty strings are
+	// ignored.
+	Secrets []string
 }
 
 // Redactor detects and redacts secrets. It is safe for concurrent use.
@@ -84,6 +90,7 @@ type Redactor struct {
 	gitleaks bool
 	pii      bool
 	maxInput int
+	known    *knownSecrets
 }
 
 // New returns a Redactor configured by opts.
@@ -93,6 +100,7 @@ func New(opts Options) *Redactor {
 		gitleaks: !opts.DisableGitleaks,
 		pii:      !opts.DisablePII,
 		maxInput: opts.MaxInput,
+		known:    newKnownSecrets(opts.Secrets),
 	}
 	if r.timeout <= 0 {
 		r.timeout = DefaultTimeout
@@ -151,7 +159,7 @@ func Preload() error {
 
 // findInText runs every enabled detector over s and returns merged findings.
 func (r *Redactor) findInText(ctx context.Context, s string) ([]Finding, error) {
-	findings, late := findOwn(s, r.pii, nil)
+	findings, late := findOwn(s, r.pii, r.known.find(s, nil))
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

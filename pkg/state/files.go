@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/agentmesh/agentmesh/pkg/internal/filemode"
 )
 
 // ErrExists is returned when a file that must be created fresh exists.
@@ -98,7 +100,7 @@ func ReadSecret(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("key file %s is not a regular file (symlinks are refused)", path)
 	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+	if !filemode.OwnerOnly(st) {
 		return nil, fmt.Errorf("%w: %s has mode %04o; a private key must be readable by its owner only: run chmod 600 %s",
 			ErrInsecureKey, path, st.Mode().Perm(), path)
 	}

@@ -22,6 +22,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -64,6 +65,13 @@ type Endpoint struct {
 	// AllowPrivate permits loopback and private (RFC 1918, fc00::/7)
 	// addresses for this endpoint's host.
 	AllowPrivate bool
+	// Headers are added to every request to a URL this endpoint matches
+	// (an Authorization header, an API key resolved from a secret
+	// reference). The caller cannot set a header of the same name (the
+	// call is refused) and never sees their values; they are not carried
+	// to the next hop of a redirect, which gets those of the endpoint
+	// matching its own URL (headers.go).
+	Headers map[string]string
 }
 
 // Options configure the tool.
@@ -98,6 +106,8 @@ type endpoint struct {
 	Endpoint
 	resource scope.Resource
 	methods  map[string]bool
+	// inject are Headers, canonical.
+	inject http.Header
 }
 
 var _ tools.Tool = (*Tool)(nil)
@@ -146,7 +156,11 @@ func parseEndpoint(e Endpoint) (endpoint, error) {
 	if want := t.canonical; want != scheme+"://"+origin+"/" {
 		return endpoint{}, fmt.Errorf("write the origin as %q (lower case, no default port)", strings.TrimSuffix(want, "/"))
 	}
-	ep := endpoint{Endpoint: e, resource: res, methods: map[string]bool{}}
+	inject, err := injectedHeaders(e.Headers)
+	if err != nil {
+		return endpoint{}, err
+	}
+	ep := endpoint{Endpoint: e, resource: res, methods: map[string]bool{}, inject: inject}
 	if len(e.Methods) == 0 {
 		ep.methods[http.MethodGet] = true
 	}
@@ -216,6 +230,9 @@ func (t *Tool) preflight(req request) (*endpoint, error) {
 	case "method":
 		return nil, tools.Refuse("method", "method %s is not allowed for %s; allowed: %s", req.method, req.target.canonical, t.allowlist())
 	}
+	if err := ep.refuseOverride(req); err != nil {
+		return nil, err
+	}
 	return ep, nil
 }
 
@@ -249,7 +266,11 @@ func (t *Tool) allowlist() string {
 			ms = append(ms, m)
 		}
 		slices.Sort(ms)
-		parts = append(parts, fmt.Sprintf("%s (%s)", e.URL, strings.Join(ms, ", ")))
+		desc := strings.Join(ms, ", ")
+		if len(e.inject) > 0 {
+			desc += "; agentmesh adds " + strings.Join(slices.Sorted(maps.Keys(e.inject)), ", ")
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", e.URL, desc))
 	}
 	if len(parts) == 0 {
 		return "none"

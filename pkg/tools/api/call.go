@@ -100,6 +100,11 @@ func (t *Tool) send(ctx context.Context, ep *endpoint, r request) (*http.Respons
 	if hr.Header.Get("User-Agent") == "" {
 		hr.Header.Set("User-Agent", defaultUserAgent)
 	}
+	// The endpoint that matched this hop's URL adds its own headers, last,
+	// so nothing the caller sent (or a previous hop carried) replaces them.
+	for k, v := range ep.inject {
+		hr.Header[k] = v
+	}
 	client, tr := t.newClient(ep)
 	defer tr.CloseIdleConnections()
 	return client.Do(hr)
@@ -144,7 +149,9 @@ func dnsReason(e *net.DNSError) string {
 
 // redirect decides whether resp is a redirect to follow and builds the
 // next hop's request (method and body per RFC 9110 15.4; user headers
-// dropped when the origin changes).
+// dropped when the origin changes). Headers the endpoint injects are not
+// in r.header: send adds them per hop, from the endpoint matching that
+// hop's URL.
 func (t *Tool) redirect(resp *http.Response, cur request, hop int) (request, bool, error) {
 	switch resp.StatusCode {
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,

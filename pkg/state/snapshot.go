@@ -163,8 +163,8 @@ func RemoveDatabase(path string) {
 
 // ReplaceDatabase installs the database file at from (in the state
 // directory, closed, with no -wal beside it) as the state database, and
-// moves the one it replaces (with its -wal and -shm) to keptAs, a name
-// from ReserveRetired. Both renames are in one directory tree on one file
+// moves the one it replaces (with its -wal) to keptAs, a name from
+// ReserveRetired. Both renames are in one directory tree on one file
 // system, and the directories are synced. Nothing may have the state
 // database open (LockDatabase).
 func ReplaceDatabase(d *Dir, from, keptAs string) error {
@@ -173,7 +173,7 @@ func ReplaceDatabase(d *Dir, from, keptAs string) error {
 	}
 	live := d.Join(DatabaseFile)
 	moved := false
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	for _, suffix := range []string{"", "-wal"} {
 		err := os.Rename(live+suffix, keptAs+suffix)
 		switch {
 		case err == nil:
@@ -185,6 +185,10 @@ func ReplaceDatabase(d *Dir, from, keptAs string) error {
 	if !moved {
 		os.Remove(keptAs) // nothing was replaced: drop the reserved name
 	}
+	// The WAL-index is rebuilt from the WAL by whoever opens the kept
+	// database next; nobody else has it open (the caller holds
+	// LockDatabase), so it is dropped rather than kept.
+	os.Remove(live + "-shm")
 	os.Remove(from + "-shm")
 	os.Remove(from + "-wal")
 	os.Remove(from + ".open-lock")

@@ -200,7 +200,7 @@ func stateRestoreRun(g *globals, opts stateRestoreOptions) error {
 	// never happens unlogged.
 	now := opts.Now()
 	keptAs := ""
-	if r.rep.Current != nil {
+	if _, err := os.Stat(live); err == nil {
 		if keptAs, err = state.ReserveRetired(d, now, "replaced-"+state.DatabaseFile); err != nil {
 			return fmt.Errorf("state restore: %w", err)
 		}
@@ -234,13 +234,10 @@ func stateRestoreRun(g *globals, opts stateRestoreOptions) error {
 		dropReserved()
 		return fmt.Errorf("state restore: %s while the backup was checked; nothing was restored: stop every process using the state and run again", changed)
 	}
-	if keptAs == "" {
-		// No database to keep; a name is still needed for the lock file.
-		if keptAs, err = state.ReserveRetired(d, now, "replaced-"+state.DatabaseFile); err != nil {
-			return fmt.Errorf("state restore: %w", err)
-		}
-	}
 	if err := state.ReplaceDatabase(d, tmp, keptAs); err != nil {
+		if keptAs != "" {
+			return fmt.Errorf("state restore: %w (the database that was there is kept as %s; the backup is unchanged: run the restore again)", err, keptAs)
+		}
 		return fmt.Errorf("state restore: %w", err)
 	}
 	installed = true

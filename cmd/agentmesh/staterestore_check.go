@@ -21,6 +21,15 @@ import (
 // is not a consistent extension of either is a rollback (or a fork), and
 // each reason is a finding.
 func (r *restoreRun) check(ctx context.Context, tdb *state.DB, live string) error {
+	want, err := auditlog.Origin(r.doc)
+	if err != nil {
+		return err
+	}
+	var got string
+	tdb.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'audit.origin'`).Scan(&got)
+	if got != "" && got != want {
+		return problemf("state restore: the backup %s is the audit log of %s, but this state directory's identity signs %s: restore it where that identity's keys are", r.rep.File, got, want)
+	}
 	bl, err := auditlog.OpenReader(ctx, tdb, r.doc, auditOptions(r.cfg, nil))
 	if err != nil {
 		return problemf("state restore: the backup %s cannot be restored with this identity: %v", r.rep.File, err)

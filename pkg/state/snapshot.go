@@ -164,7 +164,7 @@ func RemoveDatabase(path string) {
 // ReplaceDatabase installs the database file at from (in the state
 // directory, closed, with no -wal beside it) as the state database, and
 // moves the one it replaces (with its -wal) to keptAs, a name from
-// ReserveRetired. Both renames are in one directory tree on one file
+// ReserveRetired; keptAs "" says there is none to replace. Both renames are in one directory tree on one file
 // system, and the directories are synced. Nothing may have the state
 // database open (LockDatabase).
 func ReplaceDatabase(d *Dir, from, keptAs string) error {
@@ -172,18 +172,27 @@ func ReplaceDatabase(d *Dir, from, keptAs string) error {
 		return fmt.Errorf("replacing the state database: %s still has a write-ahead log", from)
 	}
 	live := d.Join(DatabaseFile)
-	moved := false
-	for _, suffix := range []string{"", "-wal"} {
-		err := os.Rename(live+suffix, keptAs+suffix)
-		switch {
-		case err == nil:
-			moved = moved || suffix == ""
-		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("moving the state database aside: %w", err)
+	if keptAs == "" {
+		for _, suffix := range []string{"", "-wal"} {
+			if _, err := os.Stat(live + suffix); err == nil {
+				return fmt.Errorf("replacing the state database: %s%s exists, and no name was reserved to keep it", live, suffix)
+			}
 		}
 	}
-	if !moved {
-		os.Remove(keptAs) // nothing was replaced: drop the reserved name
+	if keptAs != "" {
+		moved := false
+		for _, suffix := range []string{"", "-wal"} {
+			err := os.Rename(live+suffix, keptAs+suffix)
+			switch {
+			case err == nil:
+				moved = moved || suffix == ""
+			case !errors.Is(err, os.ErrNotExist):
+				return fmt.Errorf("moving the state database aside: %w", err)
+			}
+		}
+		if !moved {
+			os.Remove(keptAs) // nothing was replaced: drop the reserved name
+		}
 	}
 	// The WAL-index is rebuilt from the WAL by whoever opens the kept
 	// database next; nobody else has it open (the caller holds
@@ -195,8 +204,10 @@ func ReplaceDatabase(d *Dir, from, keptAs string) error {
 	if err := os.Rename(from, live); err != nil {
 		return fmt.Errorf("installing the restored database: %w", err)
 	}
-	if err := syncDir(filepath.Dir(keptAs)); err != nil {
-		return err
+	if keptAs != "" {
+		if err := syncDir(filepath.Dir(keptAs)); err != nil {
+			return err
+		}
 	}
 	return syncDir(d.Path)
 }

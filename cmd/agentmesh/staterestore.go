@@ -47,11 +47,12 @@ backup'. It changes nothing unless every check passes:
     latest signed checkpoint kept outside the state directory) and of the
     current database's signed checkpoints
 
-A backup older than the witness is a rollback: every entry written since it
-was taken would be gone from the log. Restore refuses it, saying what the
-witness and the current database hold and what the backup holds, unless
---accept-rollback gives the reason (say why: an incident number, what was
-damaged).
+A backup older than the witness or the current log is a rollback: every
+entry written since it was taken would be gone from the log; one whose tree
+differs from theirs is another history (a fork). Restore refuses both,
+saying what the witness and the current database hold and what the backup
+holds, unless --accept-rollback gives the reason (say why: an incident
+number, what was damaged).
 
 Restoring appends a state_restored entry to the restored log (the backup,
 the database it replaced, the witness, whether it was a rollback, the reason

@@ -20,13 +20,14 @@ import (
 func newStateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Move the state database (to PostgreSQL, for a fleet)",
+		Short: "Back up, restore or move the state database (to PostgreSQL, for a fleet)",
 		Long: `The state directory's SQLite database holds the audit log, trust state,
-rate-limit windows, tool pins and API keys. A fleet of serve --http replicas
-shares them in PostgreSQL instead (docs/postgres.md).`,
+rate-limit windows, tool pins and API keys. 'state backup' copies it while
+serve runs and 'state restore' puts a copy back (docs/backup.md). A fleet of
+serve --http replicas shares them in PostgreSQL instead (docs/postgres.md).`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newStateMigrateCmd(g))
+	cmd.AddCommand(newStateMigrateCmd(g), newStateBackupCmd(g), newStateRestoreCmd(g))
 	return cmd
 }
 

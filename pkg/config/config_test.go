@@ -36,6 +36,7 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	want.Auth.RequiredScopes = []string{}
 	want.HTTP.AllowedOrigins = []string{}
 	want.HTTP.ClientCerts = map[string]string{}
+	want.Compliance = []string{}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("example differs from the defaults:\n got %+v\nwant %+v", *cfg, want)
 	}

@@ -146,7 +146,7 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if err := rt.openCredentials(); err != nil {
 		return err
 	}
-	redactor := redact.New(redact.Options{Timeout: cfg.Redaction.Timeout.D(), DisableGitleaks: !cfg.Redaction.Gitleaks, DisablePII: !cfg.Redaction.PII})
+	redactor := redact.New(cfg.RedactOptions())
 	if err := rt.openPolicy(ctx, redactor); err != nil {
 		return err
 	}

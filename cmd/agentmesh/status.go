@@ -78,6 +78,9 @@ type statusView struct {
 	Auth      authStatus `json:"auth"`
 	Attention []string   `json:"attention"`
 	Critical  []string   `json:"critical"`
+	// Compliance is the frameworks in force and their requirements
+	// (statuscompliance.go).
+	Compliance *complianceStatus `json:"compliance,omitempty"`
 }
 
 type callerStatus struct {
@@ -286,6 +289,8 @@ func statusRun(g *globals, opts statusOptions) error {
 	var acrit, aatt []string
 	v.Auth, acrit, aatt = describeAuth(ctx, cfg, src.keys)
 	crit, att = append(crit, acrit...), append(att, aatt...)
+	v.Compliance, acrit, aatt = describeCompliance(cfg, v.Audit, now)
+	crit, att = append(crit, acrit...), append(att, aatt...)
 	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
@@ -455,6 +460,7 @@ func printStatus(g *globals, v statusView, now time.Time) {
 		}
 	}
 	g.io.Record("agentmesh status", fields)
+	printCompliance(g, v.Compliance)
 	if len(v.Callers) > 0 {
 		rows := make([][]string, len(v.Callers))
 		for i, c := range v.Callers {

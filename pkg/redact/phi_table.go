@@ -101,6 +101,13 @@ func columnKinds(s string, fields [][2]int) ([]phiKind, bool) {
 	var kinds []phiKind
 	var norm [40]byte
 	for i, f := range fields {
+		if i == 0 {
+			// A table inside a structured document's string is scanned
+			// as "name: value": the header starts after the name.
+			if k := strings.LastIndex(s[f[0]:f[1]], ": "); k >= 0 {
+				f[0] += k + 2
+			}
+		}
 		if f[1]-f[0] > len(norm) {
 			continue
 		}

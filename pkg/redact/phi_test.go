@@ -133,13 +133,14 @@ func TestPHIStructured(t *testing.T) {
 	if string(out) != want || len(findings) != 4 {
 		t.Errorf("RedactJSON:\n got %s (%d findings)\nwant %s", out, len(findings), want)
 	}
-	params := map[string]any{"query": "SELECT * FROM patients WHERE ssn = '123-45-6789'", "mrn": json.Number("55120934"), "limit": 5}
+	params := map[string]any{"query": "SELECT * FROM patients WHERE ssn = '123-45-6789'", "mrn": json.Number("55120934"), "limit": 5,
+		"content": "MRN\tDOB\n55120936\t02/11/1949\n"}
 	v, findings, err := phiRedactor.RedactValue(ctx, params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(v)
-	if string(got) != `{"limit":5,"mrn":"[REDACTED:medical-record-number]","query":"SELECT * FROM patients WHERE ssn = '[REDACTED:us-ssn]'"}` || len(findings) != 2 {
+	if string(got) != `{"content":"MRN\tDOB\n[REDACTED:medical-record-number]\t[REDACTED:date-of-birth]\n","limit":5,"mrn":"[REDACTED:medical-record-number]","query":"SELECT * FROM patients WHERE ssn = '[REDACTED:us-ssn]'"}` || len(findings) != 4 {
 		t.Errorf("RedactValue: %s (%d findings)", got, len(findings))
 	}
 }

@@ -362,6 +362,9 @@ func TestRender(t *testing.T) {
 			t.Errorf("html lacks the row of %s", c.ID)
 		}
 	}
+	if !strings.Contains(html.String(), "<li><code>agentmesh audit verify</code> on the log") || strings.ContainsRune(html.String(), '\uFFFD') {
+		t.Error("html: the checking steps are not marked up")
+	}
 	if !strings.Contains(html.String(), `<table id="controls"`) || strings.Contains(html.String(), "<script") || strings.Contains(html.String(), "http://") || strings.Contains(html.String(), "https://") {
 		t.Error("html is not a self-contained page with the controls table")
 	}

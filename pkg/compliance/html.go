@@ -18,8 +18,8 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"summary": summaryOf,
 	"check": func(r *Report) template.HTML {
 		// howToCheck's text is ours; only its code spans are markup.
-		s := template.HTMLEscapeString(howToCheck(r, "\x00", "\x01"))
-		s = strings.NewReplacer("\x00", "<code>", "\x01", "</code>", "`", "").Replace(s)
+		s := template.HTMLEscapeString(howToCheck(r, "\x01", "\x02"))
+		s = strings.NewReplacer("\x01", "<code>", "\x02", "</code>", "`", "").Replace(s)
 		lines := strings.Split(strings.TrimPrefix(s, "## How to check this report\n\n"), "\n")
 		var b strings.Builder
 		b.WriteString("<ol>")

@@ -179,13 +179,10 @@ func loadPolicies(g *globals, paths []string) (*policy.Set, []string, error) {
 }
 
 // secretDetector is the redaction detectors behind has_secret(), as
-// configured (redaction.gitleaks, redaction.pii, redaction.timeout).
+// configured (redaction.gitleaks, redaction.pii, redaction.phi and the
+// hipaa framework, redaction.timeout).
 func secretDetector(cfg *config.Config) policy.SecretDetector {
-	return redact.New(redact.Options{
-		Timeout:         cfg.Redaction.Timeout.D(),
-		DisableGitleaks: !cfg.Redaction.Gitleaks,
-		DisablePII:      !cfg.Redaction.PII,
-	})
+	return redact.New(cfg.RedactOptions())
 }
 
 type policyTestOptions struct {

@@ -124,6 +124,7 @@ from --state-dir, AGENTMESH_STATE_DIR, state_dir in agentmesh.yaml, or
 		newPolicyCmd(g),
 		newInstallCmd(g),
 		newCallCmd(g),
+		newComplianceCmd(g),
 		newCompletionCmd(g),
 	)
 	return root

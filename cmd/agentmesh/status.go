@@ -82,6 +82,9 @@ type statusView struct {
 	// Secrets are the configuration's secret references and whether they
 	// resolve (statussecrets.go).
 	Secrets []secretStatus `json:"secrets"`
+	// Compliance is the frameworks in force and their requirements
+	// (statuscompliance.go).
+	Compliance *complianceStatus `json:"compliance,omitempty"`
 }
 
 type callerStatus struct {
@@ -292,6 +295,8 @@ func statusRun(g *globals, opts statusOptions) error {
 	crit, att = append(crit, acrit...), append(att, aatt...)
 	v.Secrets, acrit, aatt = describeSecrets(cfg)
 	crit, att = append(crit, acrit...), append(att, aatt...)
+	v.Compliance, acrit, aatt = describeCompliance(cfg, v.Audit, now)
+	crit, att = append(crit, acrit...), append(att, aatt...)
 	v.Critical, v.Attention = append(v.Critical, crit...), append(v.Attention, att...)
 	if format == ui.JSON {
 		if err := ui.WriteJSON(g.io.Out, v); err != nil {
@@ -462,6 +467,7 @@ func printStatus(g *globals, v statusView, now time.Time) {
 	}
 	fields = append(fields, secretFields(v.Secrets)...)
 	g.io.Record("agentmesh status", fields)
+	printCompliance(g, v.Compliance)
 	if len(v.Callers) > 0 {
 		rows := make([][]string, len(v.Callers))
 		for i, c := range v.Callers {

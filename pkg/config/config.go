@@ -31,6 +31,9 @@ type Config struct {
 	HTTP       HTTP       `yaml:"http"`
 	Auth       Auth       `yaml:"auth"`
 	Telemetry  Telemetry  `yaml:"telemetry"`
+	// Compliance lists the compliance frameworks in force (soc2, hipaa):
+	// see compliance.go.
+	Compliance []string `yaml:"compliance"`
 
 	// Source says where the configuration came from; it is not read from
 	// the file.
@@ -244,6 +247,9 @@ type Redaction struct {
 	Gitleaks bool     `yaml:"gitleaks"`
 	PII      bool     `yaml:"pii"`
 	Timeout  Duration `yaml:"timeout"`
+	// PHI runs the protected health information detectors; on whatever
+	// this says when compliance lists hipaa.
+	PHI bool `yaml:"phi"`
 }
 
 // Audit configures the audit log.
@@ -264,6 +270,9 @@ type Audit struct {
 	// Witnesses are external C2SP tlog-witness servers that serve submits
 	// checkpoints to, off the call path.
 	Witnesses []AuditWitness `yaml:"witnesses"`
+	// Retention is the declared minimum time audit entries are kept
+	// (compliance.go); agentmesh itself never deletes them.
+	Retention Retention `yaml:"retention"`
 }
 
 // AuditWitness is an external witness (https://c2sp.org/tlog-witness).

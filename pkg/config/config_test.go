@@ -37,6 +37,7 @@ func TestExampleParsesToDefaults(t *testing.T) {
 	want.HTTP.AllowedOrigins = []string{}
 	want.HTTP.ClientCerts = map[string]string{}
 	want.Tools.API.Endpoints[0].Headers = map[string]string{}
+	want.Compliance = []string{}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("example differs from the defaults:\n got %+v\nwant %+v", *cfg, want)
 	}

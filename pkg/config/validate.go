@@ -112,6 +112,7 @@ func (v *validator) check(c *Config) {
 	v.checkHTTP(c.HTTP)
 	v.checkAuth(c.Auth)
 	v.checkTelemetry(c.Telemetry)
+	v.checkCompliance(c)
 }
 
 func (v *validator) checkIdentity(id Identity) {

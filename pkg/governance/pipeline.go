@@ -679,7 +679,7 @@ func (p *Pipeline) exfiltration(ctx context.Context, c Call, acc tools.Access) (
 	}
 	var kinds []string
 	for _, f := range findings {
-		if !personalData[f.RuleID] && !slices.Contains(kinds, f.RuleID) {
+		if !personalData[f.RuleID] && !redact.IsPHIRule(f.RuleID) && !slices.Contains(kinds, f.RuleID) {
 			kinds = append(kinds, f.RuleID)
 		}
 	}

@@ -114,7 +114,7 @@ func OpenExplainer(ctx context.Context, cfg *config.Config, o ExplainOptions) (*
 	x.resolve = governance.BuiltinResolver(ts...)
 	var red *redact.Redactor
 	if cfg.Redaction.Enabled {
-		red = redact.New(redact.Options{Timeout: cfg.Redaction.Timeout.D(), DisableGitleaks: !cfg.Redaction.Gitleaks, DisablePII: !cfg.Redaction.PII})
+		red = redact.New(cfg.RedactOptions())
 	}
 	x.Pipeline = governance.New(governance.Options{
 		Agent: x.Agent, Credentials: credential{cred}, Policy: o.Policy, Redactor: red,

@@ -153,8 +153,9 @@ func (rt *Runtime) open(ctx context.Context) error {
 	if err := rt.openCredentials(); err != nil {
 		return err
 	}
-	redactor := redact.New(redact.Options{Timeout: cfg.Redaction.Timeout.D(), DisableGitleaks: !cfg.Redaction.Gitleaks, DisablePII: !cfg.Redaction.PII,
-		Secrets: config.SecretValues(rt.secrets)})
+	redactOpts := cfg.RedactOptions()
+	redactOpts.Secrets = config.SecretValues(rt.secrets)
+	redactor := redact.New(redactOpts)
 	rt.warnSecrets()
 	if err := rt.openPolicy(ctx, redactor); err != nil {
 		return err

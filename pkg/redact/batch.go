@@ -91,6 +91,9 @@ func (r *Redactor) scanBatch(ctx context.Context, b *batch) ([]segmentFindings, 
 	}
 	text := string(b.text)
 	all, late := findOwn(text, r.pii, r.known.find(text, nil))
+	if r.phi {
+		all = findPHI(text, all)
+	}
 	b.clipToSegments(all)
 	b.clipToSegments(late)
 	if err := ctx.Err(); err != nil {

@@ -28,6 +28,10 @@
 //     windows that provably contain all their matches (windows.go). Large
 //     inputs are scanned in overlapping 8 KB chunks.
 //
+// With Options.PHI, stage 1 also runs the protected health information
+// detectors (phi.go: Social Security, medical record and health plan
+// numbers, dates of birth, ICD-10 codes about a person), off by default.
+//
 // Key names are matched in two ways. A name ending in a secret word
 // ("password", "DB_PASSWORD", "client_secret", "x-api-key", "access_token")
 // gives the value its pair rule (password-pair, secret-pair, api-key-pair,

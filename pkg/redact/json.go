@@ -281,6 +281,9 @@ func (w *jsonWalker) value(node int, keyTok span, name []byte, sensitive string)
 		}
 		tok := span{start, w.pos}
 		isNumber := c == '-' || isDigit(c)
+		if sensitive == "" && isNumber && w.r.phi {
+			sensitive = phiNumberRule(name, w.raw[tok.start:tok.end])
+		}
 		if sensitive != "" && isNumber {
 			w.items = append(w.items, jsonItem{node: node, keyTok: keyTok, valTok: tok, seg: w.nameSegment(name, isMember)})
 			w.replace(encodeJSONString(marker(sensitive)), Finding{RuleID: sensitive, Start: 0, End: tok.end - tok.start, Path: w.pathOf(node)})

@@ -73,6 +73,10 @@ type Options struct {
 	DisableGitleaks bool
 	// DisablePII turns off e-mail, payment card and IBAN detection.
 	DisablePII bool
+	// PHI turns on the protected health information detectors (phi.go:
+	// Social Security, medical record and health plan numbers, dates of
+	// birth, diagnosis codes about a person). Off by default.
+	PHI bool
 	// MaxInput is the largest input in bytes that is scanned; zero or
 	// negative means DefaultMaxInput. RedactValue does not check it.
 	MaxInput int
@@ -89,6 +93,7 @@ type Redactor struct {
 	timeout  time.Duration
 	gitleaks bool
 	pii      bool
+	phi      bool
 	maxInput int
 	known    *knownSecrets
 }
@@ -99,6 +104,7 @@ func New(opts Options) *Redactor {
 		timeout:  opts.Timeout,
 		gitleaks: !opts.DisableGitleaks,
 		pii:      !opts.DisablePII,
+		phi:      opts.PHI,
 		maxInput: opts.MaxInput,
 		known:    newKnownSecrets(opts.Secrets),
 	}
@@ -160,6 +166,9 @@ func Preload() error {
 // findInText runs every enabled detector over s and returns merged findings.
 func (r *Redactor) findInText(ctx context.Context, s string) ([]Finding, error) {
 	findings, late := findOwn(s, r.pii, r.known.find(s, nil))
+	if r.phi {
+		findings = findPHI(s, findings)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

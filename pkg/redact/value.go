@@ -108,6 +108,9 @@ func (w *valueWalker) walk(v any, path, name string, isMember bool, sensitive st
 		return x
 	case json.Number, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		w.nameOnly(path, name, isMember)
+		if sensitive == "" && w.r.phi {
+			sensitive = phiNumberRule(name, fmt.Sprint(x))
+		}
 		if sensitive != "" {
 			w.findings = append(w.findings, Finding{RuleID: sensitive, End: len(fmt.Sprint(x)), Path: path})
 			return marker(sensitive)

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"sync"
@@ -15,72 +12,11 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/agentmesh/agentmesh/internal/otlptest"
 	"github.com/agentmesh/agentmesh/pkg/audit"
 )
-
-// spanSink is an OTLP/HTTP trace receiver on loopback: it keeps the spans
-// of every ExportTraceServiceRequest posted to /v1/traces.
-type spanSink struct {
-	URL   string
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func newSpanSink(t *testing.T) *spanSink {
-	s := &spanSink{}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != "POST" || req.URL.Path != "/v1/traces" {
-			t.Errorf("OTLP request %s %s", req.Method, req.URL.Path)
-			http.Error(w, "unexpected", http.StatusBadRequest)
-			return
-		}
-		var body io.Reader = req.Body
-		if req.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(req.Body)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			body = zr
-		}
-		b, _ := io.ReadAll(body)
-		var export coltrace.ExportTraceServiceRequest
-		if err := proto.Unmarshal(b, &export); err != nil {
-			t.Errorf("decoding an OTLP export: %v", err)
-			return
-		}
-		s.mu.Lock()
-		for _, rs := range export.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				s.spans = append(s.spans, ss.Spans...)
-			}
-		}
-		s.mu.Unlock()
-		out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
-	}))
-	t.Cleanup(ts.Close)
-	s.URL = ts.URL
-	return s
-}
-
-// inTrace returns the spans received so far in the trace with this id.
-func (s *spanSink) inTrace(id string) []*tracepb.Span {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*tracepb.Span
-	for _, sp := range s.spans {
-		if hex.EncodeToString(sp.TraceId) == id {
-			out = append(out, sp)
-		}
-	}
-	return out
-}
 
 var callsSample = regexp.MustCompile(`^agentmesh_calls_total\{result="([^"]*)",tool="([^"]*)",upstream="[^"]*"\} (\S+)$`)
 
@@ -117,7 +53,7 @@ func callsCounted(t *testing.T, r *replica) map[string]int {
 // client's traceparent in _meta is exported as a span of the client's
 // trace, a child of the client's span.
 func TestFleetMetricsAndTraces(t *testing.T) {
-	sink := newSpanSink(t)
+	sink := otlptest.NewReceiver(t)
 	f := newFleet(t, "telemetry: {otlp_endpoint: \""+sink.URL+"\"}\n")
 	f.dataFiles(1)
 	f.write("policies/block.yaml", `policies:
@@ -184,22 +120,20 @@ func TestFleetMetricsAndTraces(t *testing.T) {
 	// Spans are batched for at most 1 s; wait for the call's.
 	var root *tracepb.Span
 	for deadline := time.Now().Add(10 * time.Second); root == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		for _, sp := range sink.inTrace(traceID) {
+		for _, sp := range sink.InTrace(traceID) {
 			if sp.Name == "tools/call filesystem_read" {
 				root = sp
 			}
 		}
 	}
 	if root == nil {
-		sink.mu.Lock()
-		n := len(sink.spans)
-		sink.mu.Unlock()
+		n := len(sink.Spans())
 		t.Fatalf("no tools/call span in the client's trace within 10 s; %d spans received", n)
 	}
 	if got := hex.EncodeToString(root.ParentSpanId); got != clientSpan {
 		t.Errorf("the tools/call span's parent is %s, want the client's span %s", got, clientSpan)
 	}
-	if n := len(sink.inTrace(traceID)); n < 2 {
+	if n := len(sink.InTrace(traceID)); n < 2 {
 		t.Errorf("%d spans in the client's trace, want the call's span and its children", n)
 	}
 }

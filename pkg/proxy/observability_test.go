@@ -1,11 +1,8 @@
 package proxy_test
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -13,61 +10,13 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/agentmesh/agentmesh/internal/otlptest"
 	"github.com/agentmesh/agentmesh/pkg/caller"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/mcpserver"
 )
-
-// otlpReceiver is an OTLP/HTTP trace receiver on loopback: it decodes
-// the protobuf ExportTraceServiceRequest the exporter posts to /v1/traces.
-type otlpReceiver struct {
-	URL   string
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func newOTLPReceiver(t *testing.T) *otlpReceiver {
-	r := &otlpReceiver{}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != "POST" || req.URL.Path != "/v1/traces" || req.Header.Get("Content-Type") != "application/x-protobuf" {
-			t.Errorf("OTLP request %s %s (%s)", req.Method, req.URL.Path, req.Header.Get("Content-Type"))
-			http.Error(w, "unexpected", http.StatusBadRequest)
-			return
-		}
-		var body io.Reader = req.Body
-		if req.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(req.Body)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			body = zr
-		}
-		b, _ := io.ReadAll(body)
-		var export coltrace.ExportTraceServiceRequest
-		if err := proto.Unmarshal(b, &export); err != nil {
-			t.Errorf("decoding the export: %v", err)
-			return
-		}
-		r.mu.Lock()
-		for _, rs := range export.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				r.spans = append(r.spans, ss.Spans...)
-			}
-		}
-		r.mu.Unlock()
-		out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
-	}))
-	t.Cleanup(ts.Close)
-	r.URL = ts.URL
-	return r
-}
 
 func attr(s *tracepb.Span, key string) string {
 	for _, a := range s.Attributes {
@@ -85,7 +34,7 @@ func attr(s *tracepb.Span, key string) string {
 // the execute_tool span as its traceparent, so its own spans join too.
 func TestCallIsTracedUnderTheClientsTrace(t *testing.T) {
 	const traceID, clientSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
-	rcv := newOTLPReceiver(t)
+	rcv := otlptest.NewReceiver(t)
 
 	var upstreamMeta sync.Map
 	s := server.NewMCPServer("echo", "1.0.0", server.WithToolCapabilities(true))
@@ -112,10 +61,8 @@ func TestCallIsTracedUnderTheClientsTrace(t *testing.T) {
 	}
 	rt.Close() // flushes the batched spans
 
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
 	byName := map[string]*tracepb.Span{}
-	for _, sp := range rcv.spans {
+	for _, sp := range rcv.Spans() {
 		if _, dup := byName[sp.Name]; dup {
 			t.Errorf("two spans named %q", sp.Name)
 		}
@@ -123,7 +70,7 @@ func TestCallIsTracedUnderTheClientsTrace(t *testing.T) {
 	}
 	root := byName["tools/call e__echo"]
 	if root == nil {
-		t.Fatalf("no tools/call span among %d spans: %v", len(rcv.spans), byName)
+		t.Fatalf("no tools/call span among %d spans: %v", len(rcv.Spans()), byName)
 	}
 	if got := hex.EncodeToString(root.TraceId); got != traceID {
 		t.Errorf("trace id %s, want the client's %s", got, traceID)
@@ -145,8 +92,8 @@ func TestCallIsTracedUnderTheClientsTrace(t *testing.T) {
 			t.Errorf("%s: trace %x parent %x, want trace %s parent %x", name, sp.TraceId, sp.ParentSpanId, traceID, root.SpanId)
 		}
 	}
-	if len(rcv.spans) != 4 {
-		t.Errorf("%d spans, want 4: %v", len(rcv.spans), byName)
+	if len(rcv.Spans()) != 4 {
+		t.Errorf("%d spans, want 4: %v", len(rcv.Spans()), byName)
 	}
 	tool := byName["execute_tool e__echo"]
 	got, _ := upstreamMeta.Load("traceparent")

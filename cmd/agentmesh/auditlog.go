@@ -8,9 +8,12 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/config"
+	"github.com/agentmesh/agentmesh/pkg/governance"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/pgaudit"
+	"github.com/agentmesh/agentmesh/pkg/pgtrust"
 	"github.com/agentmesh/agentmesh/pkg/state"
+	"github.com/agentmesh/agentmesh/pkg/trust"
 )
 
 // auditOptions builds the log options the configuration asks for.
@@ -70,19 +73,11 @@ func (g *globals) openAudit(ctx context.Context) (*config.Config, *auditlog.Log,
 // recordLifecycle appends lifecycle events (identity created, key rotated,
 // credential issued) to the audit log, signed with id's current key.
 func (g *globals) recordLifecycle(ctx context.Context, cfg *config.Config, d *state.Dir, id *identity.Identity, entries ...audit.Entry) error {
-	if onPostgres(cfg) {
-		return recordLifecyclePostgres(ctx, cfg, d, id, entries)
-	}
-	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
+	l, done, err := g.openLedger(ctx, cfg, d, id)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	l, err := auditlog.Open(ctx, db, id, auditOptions(cfg, func(err error) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %v\n", err) }))
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	defer done()
 	for _, e := range entries {
 		if e.Agent == "" {
 			e.Agent = id.DID()
@@ -94,37 +89,39 @@ func (g *globals) recordLifecycle(ctx context.Context, cfg *config.Config, d *st
 	return nil
 }
 
-// recordLifecyclePostgres is recordLifecycle on a fleet's database. The
-// log is opened with id, which may be a key just rotated in: its history
-// verifies the checkpoints signed before.
-func recordLifecyclePostgres(ctx context.Context, cfg *config.Config, d *state.Dir, id *identity.Identity, entries []audit.Entry) error {
-	f, err := openFleet(ctx, cfg, d, false)
-	if err != nil {
-		return err
-	}
-	defer f.close()
-	origin, err := auditlog.Origin(&id.Doc)
-	if err != nil {
-		return err
-	}
-	verifiers, err := auditlog.Verifiers(&id.Doc)
-	if err != nil {
-		return err
-	}
-	l, err := pgaudit.Open(ctx, f.db, origin, id.Key, pgaudit.Options{Verifiers: verifiers})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	for _, e := range entries {
-		if e.Agent == "" {
-			e.Agent = id.DID()
+// openLedger opens the configured audit log for appending as id, with the
+// trust store its entries update: the state directory's SQLite database
+// or the fleet's PostgreSQL one. id may be a key just rotated in: its
+// history verifies the checkpoints signed before.
+func (g *globals) openLedger(ctx context.Context, cfg *config.Config, d *state.Dir, id *identity.Identity) (governance.Ledger, func(), error) {
+	model := trust.FromConfig(cfg.Trust)
+	if onPostgres(cfg) {
+		f, err := openFleet(ctx, cfg, d, false)
+		if err != nil {
+			return nil, nil, err
 		}
-		if _, err := l.Append(ctx, e, nil); err != nil {
-			return fmt.Errorf("recording %s in the audit log: %w", e.Action, err)
+		origin, verifiers, err := logKeys(&id.Doc)
+		if err != nil {
+			f.close()
+			return nil, nil, err
 		}
+		l, err := pgaudit.Open(ctx, f.db, origin, id.Key, pgaudit.Options{Verifiers: verifiers})
+		if err != nil {
+			f.close()
+			return nil, nil, err
+		}
+		return pgtrust.Ledger{Log: l, Store: &pgtrust.Store{DB: f.db, Model: model}}, func() { l.Close(); f.close() }, nil
 	}
-	return nil
+	db, err := d.OpenDB(ctx, cfg.Audit.Synchronous)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := auditlog.Open(ctx, db, id, auditOptions(cfg, func(err error) { fmt.Fprintf(g.io.Err, "agentmesh: warning: %v\n", err) }))
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return trust.Ledger{Log: l, Store: &trust.Store{DB: db, Model: model}}, func() { l.Close(); db.Close() }, nil
 }
 
 // details encodes lifecycle details.

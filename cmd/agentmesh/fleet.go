@@ -46,9 +46,11 @@ func openFleet(ctx context.Context, cfg *config.Config, d *state.Dir, write bool
 	if f.doc, err = identity.LoadDocument(d); err != nil {
 		return nil, err
 	}
-	if f.verifiers, err = auditlog.Verifiers(f.doc); err != nil {
+	origin, verifiers, err := logKeys(f.doc)
+	if err != nil {
 		return nil, err
 	}
+	f.verifiers = verifiers
 	if write {
 		if f.id, err = identity.Load(d); err != nil {
 			return nil, err
@@ -58,17 +60,33 @@ func openFleet(ctx context.Context, cfg *config.Config, d *state.Dir, write bool
 		return nil, fmt.Errorf("%w (from %s)", err, cfg.Source.DatabaseFrom)
 	}
 	if write {
-		origin, err := auditlog.Origin(f.doc)
-		if err != nil {
-			f.db.Close()
-			return nil, err
-		}
 		if f.log, err = pgaudit.Open(ctx, f.db, origin, f.id.Key, pgaudit.Options{Verifiers: f.verifiers}); err != nil {
 			f.db.Close()
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// logKeys are the origin line of the identity's audit log and the
+// verifiers of every key it ever had (checkpoints signed before a
+// rotation stay verifiable).
+func logKeys(doc *identity.Document) (origin string, verifiers note.Verifiers, err error) {
+	if origin, err = auditlog.Origin(doc); err != nil {
+		return "", nil, err
+	}
+	if verifiers, err = auditlog.Verifiers(doc); err != nil {
+		return "", nil, err
+	}
+	return origin, verifiers, nil
+}
+
+// agent is the DID the command records entries as ("" when it only reads).
+func (f *fleetState) agent() string {
+	if f.id == nil {
+		return ""
+	}
+	return f.id.DID()
 }
 
 func (f *fleetState) close() {

@@ -61,11 +61,7 @@ func (g *globals) openKeys(ctx context.Context, write bool, now func() time.Time
 			return nil, nil, err
 		}
 		s := &pgapikey.Store{DB: f.db, Now: now, Operator: operator()}
-		var agent string
-		if f.id != nil {
-			agent = f.id.DID()
-		}
-		return pgapikey.Recorded{Store: s, Log: f.log, Agent: agent}, func() { s.Close(); f.close() }, nil
+		return pgapikey.Recorded{Store: s, Log: f.log, Agent: f.agent()}, func() { s.Close(); f.close() }, nil
 	}
 	if write {
 		w, err := g.openAuditWriter(ctx)

@@ -115,11 +115,7 @@ func stateMigrateRun(g *globals, opts stateMigrateOptions) error {
 	if err != nil {
 		return problemf("state migrate: the SQLite audit log does not verify, so it is not copied: %v (run `agentmesh audit verify`)", err)
 	}
-	origin, err := auditlog.Origin(&id.Doc)
-	if err != nil {
-		return err
-	}
-	verifiers, err := auditlog.Verifiers(&id.Doc)
+	origin, verifiers, err := logKeys(&id.Doc)
 	if err != nil {
 		return err
 	}

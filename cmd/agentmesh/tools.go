@@ -74,11 +74,7 @@ func (g *globals) openPins(ctx context.Context, write bool) (pinStore, func(), e
 		if err != nil {
 			return nil, nil, err
 		}
-		pins := pgtoolpin.Pins{Store: &pgtoolpin.Store{DB: f.db}, Log: f.log}
-		if f.id != nil {
-			pins.Agent = f.id.DID()
-		}
-		return pins, f.close, nil
+		return pgtoolpin.Pins{Store: &pgtoolpin.Store{DB: f.db}, Log: f.log, Agent: f.agent()}, f.close, nil
 	}
 	if write {
 		w, err := g.openAuditWriter(ctx)

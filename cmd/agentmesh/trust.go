@@ -14,11 +14,9 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/audit"
 	"github.com/agentmesh/agentmesh/pkg/auditlog"
 	"github.com/agentmesh/agentmesh/pkg/caller"
-	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
 	"github.com/agentmesh/agentmesh/pkg/pgaudit"
 	"github.com/agentmesh/agentmesh/pkg/pgtrust"
-	"github.com/agentmesh/agentmesh/pkg/state"
 	"github.com/agentmesh/agentmesh/pkg/trust"
 	"github.com/agentmesh/agentmesh/pkg/ui"
 )
@@ -374,53 +372,26 @@ func trustResetRun(g *globals, opts trustResetOptions) error {
 	if err != nil {
 		return err
 	}
-	if onPostgres(cfg) {
-		return trustResetPostgres(ctx, g, cfg, d, opts)
-	}
-	w, err := g.openAuditWriter(ctx)
+	id, err := identity.Load(d)
 	if err != nil {
 		return err
 	}
-	defer w.close()
-	id, db, l := w.id, w.db, w.log
-	store := &trust.Store{DB: db, Model: trust.FromConfig(cfg.Trust)}
+	// On a fleet's database every replica reads the state on its next call.
+	l, done, err := g.openLedger(ctx, cfg, d, id)
+	if err != nil {
+		return err
+	}
+	defer done()
 	subject, target, err := trustSubject(id.DID(), opts.Caller)
 	if err != nil {
 		return fmt.Errorf("trust reset: %v", err)
 	}
-	before, err := store.Get(ctx, subject)
+	before, err := l.Trust(ctx, subject)
 	if err != nil {
 		return err
 	}
 	who := operator()
-	// The entry names the caller whose score it resets (trust.Subject).
-	e, err := l.Append(ctx, trustResetEntry(opts, id.DID(), target, who, before), store.Hook(trust.Event{Kind: trust.Reset}))
-	if err != nil {
-		return fmt.Errorf("trust reset: %w", err)
-	}
-	g.io.Success("trust of %s reset from %d to %d by %s (audit entry %d)", subject, before.Score, *e.TrustScore, who, e.Seq)
-	return nil
-}
-
-// trustResetPostgres is trust reset on a fleet's database: every replica
-// reads the state on its next call.
-func trustResetPostgres(ctx context.Context, g *globals, cfg *config.Config, d *state.Dir, opts trustResetOptions) error {
-	f, err := openFleet(ctx, cfg, d, true)
-	if err != nil {
-		return err
-	}
-	defer f.close()
-	store := &pgtrust.Store{DB: f.db, Model: trust.FromConfig(cfg.Trust)}
-	subject, target, err := trustSubject(f.id.DID(), opts.Caller)
-	if err != nil {
-		return fmt.Errorf("trust reset: %v", err)
-	}
-	before, err := store.Get(ctx, subject)
-	if err != nil {
-		return err
-	}
-	who := operator()
-	e, err := f.log.Append(ctx, trustResetEntry(opts, f.id.DID(), target, who, before), store.Hook(trust.Event{Kind: trust.Reset}))
+	e, err := l.Append(ctx, trustResetEntry(opts, id.DID(), target, who, before), &trust.Event{Kind: trust.Reset})
 	if err != nil {
 		return fmt.Errorf("trust reset: %w", err)
 	}

@@ -114,12 +114,9 @@ func (l *Log) list(v *view, f Filter) ([]Stored, error) {
 		if err := rows.Scan(&seq, &raw); err != nil {
 			return nil, err
 		}
-		e, err := audit.Unmarshal(raw)
+		e, err := DecodeAt(seq, raw)
 		if err != nil {
-			return nil, fmt.Errorf("audit entry %d is damaged (%v): run `agentmesh audit verify`", seq, err)
-		}
-		if int64(e.Seq) != seq {
-			return nil, fmt.Errorf("the audit entry stored at seq %d records seq %d: the log was tampered with, run `agentmesh audit verify`", seq, e.Seq)
+			return nil, err
 		}
 		if !f.matches(e) {
 			return nil, fmt.Errorf("audit entry %d does not say what its bytes were matched on: run `agentmesh audit verify`", seq)
@@ -131,6 +128,20 @@ func (l *Log) list(v *view, f Filter) ([]Stored, error) {
 	}
 	slices.Reverse(out)
 	return out, nil
+}
+
+// DecodeAt decodes the entry stored at seq: an entry that does not decode,
+// or that records another seq than it is stored at, is an error naming it
+// (a listing never leaves it out silently).
+func DecodeAt(seq int64, raw []byte) (audit.Entry, error) {
+	e, err := audit.Unmarshal(raw)
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("audit entry %d is damaged (%v): run `agentmesh audit verify`", seq, err)
+	}
+	if int64(e.Seq) != seq {
+		return audit.Entry{}, fmt.Errorf("the audit entry stored at seq %d records seq %d: the log was tampered with, run `agentmesh audit verify`", seq, e.Seq)
+	}
+	return e, nil
 }
 
 // Matches reports whether e passes f's field filters (not its seq bounds

@@ -46,12 +46,9 @@ func List(ctx context.Context, db *pgstate.DB, f auditlog.Filter) ([]auditlog.St
 		if err := rows.Scan(&seq, &raw); err != nil {
 			return nil, err
 		}
-		e, err := audit.Unmarshal(raw)
+		e, err := auditlog.DecodeAt(seq, raw)
 		if err != nil {
-			return nil, fmt.Errorf("audit entry %d is damaged (%v): run `agentmesh audit verify`", seq, err)
-		}
-		if int64(e.Seq) != seq {
-			return nil, fmt.Errorf("the audit entry stored at seq %d records seq %d: the log was tampered with, run `agentmesh audit verify`", seq, e.Seq)
+			return nil, err
 		}
 		if !f.Matches(e) {
 			continue

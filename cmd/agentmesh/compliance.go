@@ -16,6 +16,7 @@ import (
 	"github.com/agentmesh/agentmesh/pkg/compliance"
 	"github.com/agentmesh/agentmesh/pkg/config"
 	"github.com/agentmesh/agentmesh/pkg/identity"
+	"github.com/agentmesh/agentmesh/pkg/pgaudit"
 )
 
 func newComplianceCmd(g *globals) *cobra.Command {
@@ -116,9 +117,6 @@ func complianceReportRun(g *globals, opts complianceReportOptions) error {
 	if len(compliance.Controls(framework)) == 0 {
 		return fmt.Errorf("--framework %q: want %s", framework, strings.Join(config.Frameworks, " or "))
 	}
-	if onPostgres(cfg) {
-		return notOnPostgres(cfg, "compliance report")
-	}
 	doc, err := identity.LoadDocument(d)
 	if err != nil {
 		return err
@@ -128,11 +126,6 @@ func complianceReportRun(g *globals, opts complianceReportOptions) error {
 		return err
 	}
 	ctx := context.Background()
-	l, db, err := openAuditReader(ctx, cfg, d)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	ropts := compliance.Options{Framework: framework, Since: since, Until: now, VerifierKeys: keys}
 	if r := cfg.AuditRetention(); r > 0 {
 		ropts.Retention = r.String()
@@ -143,7 +136,7 @@ func complianceReportRun(g *globals, opts complianceReportOptions) error {
 		}
 	}
 	var rep *compliance.Report
-	err = l.ReadEvidence(ctx, func(r *auditlog.EvidenceReader) error {
+	evaluate := func(r evidenceReader) error {
 		if rep, err = compliance.Evaluate(ctx, evidenceSource{r}, ropts); err != nil {
 			return err
 		}
@@ -151,7 +144,26 @@ func complianceReportRun(g *globals, opts complianceReportOptions) error {
 			return writeProofs(r, rep, opts.Proofs)
 		}
 		return nil
-	})
+	}
+	if onPostgres(cfg) {
+		f, ferr := openFleet(ctx, cfg, d, false)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.close()
+		origin, verifiers, ferr := logKeys(doc)
+		if ferr != nil {
+			return ferr
+		}
+		err = pgaudit.ReadEvidence(ctx, f.db, origin, verifiers, func(r *pgaudit.EvidenceReader) error { return evaluate(r) })
+	} else {
+		l, db, lerr := openAuditReader(ctx, cfg, d)
+		if lerr != nil {
+			return lerr
+		}
+		defer db.Close()
+		err = l.ReadEvidence(ctx, func(r *auditlog.EvidenceReader) error { return evaluate(r) })
+	}
 	if err != nil {
 		return err
 	}
@@ -173,7 +185,7 @@ func complianceReportRun(g *globals, opts complianceReportOptions) error {
 
 // writeProofs writes the inclusion proof of every cited entry against the
 // checkpoint the report cites for it, and names the file in the report.
-func writeProofs(r *auditlog.EvidenceReader, rep *compliance.Report, dir string) error {
+func writeProofs(r evidenceReader, rep *compliance.Report, dir string) error {
 	written := map[string]bool{}
 	for _, c := range rep.Citations() {
 		name := fmt.Sprintf("seq-%d-size-%d.json", c.Seq, c.Checkpoint)
@@ -193,8 +205,24 @@ func writeProofs(r *auditlog.EvidenceReader, rep *compliance.Report, dir string)
 	return nil
 }
 
-// evidenceSource adapts auditlog.EvidenceReader to compliance.Source.
-type evidenceSource struct{ r *auditlog.EvidenceReader }
+// evidenceReader is one consistent read of the evidence in an audit log:
+// auditlog.EvidenceReader on SQLite, pgaudit.EvidenceReader on a fleet's
+// PostgreSQL database.
+type evidenceReader interface {
+	Origin() string
+	Size() int64
+	Latest() ([]byte, audit.Checkpoint, error)
+	Entries(since, until time.Time) iter.Seq2[auditlog.Stored, error]
+	LastBefore(t time.Time, actions ...audit.Action) (*auditlog.Stored, error)
+	Entry(seq int64) (auditlog.Stored, error)
+	Covering(seq int64) ([]byte, audit.Checkpoint, error)
+	CheckpointAt(size int64) ([]byte, audit.Checkpoint, bool, error)
+	Prove(seq, size int64) ([]byte, error)
+	Verifications(since, until time.Time) ([]auditlog.VerificationRecord, error)
+}
+
+// evidenceSource adapts an evidenceReader to compliance.Source.
+type evidenceSource struct{ r evidenceReader }
 
 func (s evidenceSource) Origin() string { return s.r.Origin() }
 func (s evidenceSource) Size() int64    { return s.r.Size() }

@@ -65,6 +65,12 @@ func cmdMCPScript(ts *testscript.TestScript, neg bool, args []string) {
 	for _, k := range []string{"HOME", "XDG_CONFIG_HOME", "PATH", "NO_COLOR", "TMPDIR"} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
+	// A script's state database and state directory are serve's too.
+	for _, k := range []string{"AGENTMESH_DATABASE_URL", "AGENTMESH_STATE_DIR"} {
+		if v := ts.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
 	// serve runs in $WORK, like exec does, so upstreams it starts do too.
 	inWork := transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
 		cmd := exec.CommandContext(ctx, command, args...)

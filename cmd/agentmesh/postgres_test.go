@@ -26,7 +26,8 @@ func TestPostgresScripts(t *testing.T) {
 			return os.MkdirAll(home, 0o700)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonfield": cmdJSONField,
+			"jsonfield":  cmdJSONField,
+			"mcp-script": cmdMCPScript,
 		},
 	})
 }

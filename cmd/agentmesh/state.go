@@ -191,7 +191,13 @@ func verifyPostgresRun(g *globals, url string, format ui.Format) error {
 	if err != nil {
 		return err
 	}
-	verifiers, err := auditlog.Verifiers(&id.Doc)
+	origin, verifiers, err := logKeys(&id.Doc)
+	if err != nil {
+		return err
+	}
+	// The record of this run is signed, as on SQLite: compliance evidence
+	// accepts only signed records.
+	signer, err := audit.NewSigner(origin, id.Key)
 	if err != nil {
 		return err
 	}
@@ -201,7 +207,7 @@ func verifyPostgresRun(g *globals, url string, format ui.Format) error {
 	}
 	defer pg.Close()
 	cp, verr := pgaudit.Verify(ctx, pg, verifiers)
-	if err := pgaudit.RecordVerification(ctx, pg, time.Now(), cp, verr); err != nil {
+	if err := pgaudit.RecordVerification(ctx, pg, origin, time.Now(), cp, verr, signer); err != nil {
 		fmt.Fprintf(g.io.Err, "agentmesh: warning: %v\n", err)
 	}
 	if format == ui.JSON {

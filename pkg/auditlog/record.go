@@ -34,7 +34,14 @@ import (
 const recordHeader = "agentmesh audit verification v1"
 
 func (l *Log) recordBody(mode string, size int64, root tlog.Hash, at time.Time) string {
-	return fmt.Sprintf("%s\n%s\n%s\n%d\n%s\ntime %s\n", recordHeader, l.origin, mode, size,
+	return RecordBody(l.origin, mode, size, root, at)
+}
+
+// RecordBody is the signed text of a verification record: what a run of
+// `audit verify` (mode full or incremental) found for the log of origin at
+// tree size with root, at a time. Every store signs the same text.
+func RecordBody(origin, mode string, size int64, root tlog.Hash, at time.Time) string {
+	return fmt.Sprintf("%s\n%s\n%s\n%d\n%s\ntime %s\n", recordHeader, origin, mode, size,
 		base64.StdEncoding.EncodeToString(root[:]), audit.FormatTimestamp(at))
 }
 

@@ -72,15 +72,24 @@ func lastVerification(ctx context.Context, tx pgx.Tx, q string) (*auditlog.LastV
 	return &v, nil
 }
 
-// RecordVerification stores the outcome of a full verification at at:
-// the checkpoint it checked (cp) and, when it failed, why.
-func RecordVerification(ctx context.Context, db *pgstate.DB, at time.Time, cp audit.Checkpoint, verr error) error {
+// RecordVerification stores the outcome of a full verification of the
+// log of origin at at: the checkpoint it checked (cp) and, when it failed,
+// why. A passing record is signed with signer (auditlog.RecordBody) when
+// one is given.
+func RecordVerification(ctx context.Context, db *pgstate.DB, origin string, at time.Time, cp audit.Checkpoint, verr error, signer note.Signer) error {
+	at = at.UTC().Truncate(time.Microsecond) // what timestamptz keeps, and what is signed
 	detail := fmt.Sprintf("root %s", cp.Root)
+	var signed []byte
 	if verr != nil {
 		detail = verr.Error()
+	} else if signer != nil {
+		var err error
+		if signed, err = note.Sign(&note.Note{Text: auditlog.RecordBody(origin, "full", cp.Size, cp.Root, at)}, signer); err != nil {
+			return fmt.Errorf("signing the verification record: %w", err)
+		}
 	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO audit_verifications(at, mode, size, root, ok, detail) VALUES ($1, 'full', $2, $3, $4, $5)`,
-		at.UTC(), cp.Size, cp.Root[:], verr == nil, detail)
+	_, err := db.Pool.Exec(ctx, `INSERT INTO audit_verifications(at, mode, size, root, ok, detail, note) VALUES ($1, 'full', $2, $3, $4, $5, $6)`,
+		at, cp.Size, cp.Root[:], verr == nil, detail, signed)
 	if err != nil {
 		return fmt.Errorf("recording the verification in %s: %w", db.Name, err)
 	}

@@ -136,6 +136,11 @@ CREATE TABLE audit_verifications (
 	ok     boolean NOT NULL,
 	detail text NOT NULL
 );`},
+	{8, "audit_verification_notes", `
+-- A verification record signed with the identity key (auditlog.RecordBody
+-- as a signed note), as SQLite keeps it: compliance evidence accepts only
+-- signed records. NULL when the verifier could not read the key.
+ALTER TABLE audit_verifications ADD COLUMN note bytea;`},
 }
 
 // migrate applies the pending steps in one transaction holding an advisory

@@ -127,3 +127,24 @@ func TestPostgresReplicasFailClosedAndRecover(t *testing.T) {
 		}
 	}
 }
+
+// A server whose identity is not the one the fleet's log belongs to does
+// not start (and fails cleanly: no half-open backend to close).
+func TestPostgresLogOfAnotherIdentity(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	openPostgresRuntime(t, filepath.Join(t.TempDir(), "state"), dbURL)
+	cfg := config.Default()
+	cfg.Source.StateDir = filepath.Join(t.TempDir(), "other")
+	cfg.Source.Database, cfg.Source.DatabaseFrom = dbURL, "the test"
+	cfg.Agent = config.Agent{Name: "intruder", Sponsor: "me@example.com"}
+	cfg.Audit.Witness = false
+	cfg.Policies.Paths = nil
+	rt, err := Open(context.Background(), &cfg, Options{})
+	if err == nil {
+		rt.Close()
+		t.Fatal("a server of another identity opened the fleet's log")
+	}
+	if !strings.Contains(err.Error(), "belongs to agentmesh/did:agentmesh:fleet-test/") {
+		t.Fatalf("error %q does not say whose log it is", err)
+	}
+}

@@ -134,9 +134,11 @@ func (rt *Runtime) open(ctx context.Context) error {
 		return err
 	}
 	if cfg.Source.Database != "" {
-		if rt.store, err = rt.openPostgres(ctx); err != nil {
-			return err
+		pg, err := rt.openPostgres(ctx)
+		if err != nil {
+			return err // rt.store stays nil: not a nil *pgBackend that Close would call
 		}
+		rt.store = pg
 	} else if err := rt.openSQLite(ctx); err != nil {
 		return err
 	}

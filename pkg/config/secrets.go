@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/agentmesh/agentmesh/pkg/secretref"
 	"github.com/agentmesh/agentmesh/pkg/yamlpos"
 )
@@ -180,7 +182,7 @@ func checkResolved(kind secretKind, v string) error {
 			return errors.New("the value holds a NUL byte, which an environment variable cannot carry")
 		}
 	case secretHeader:
-		if !validHeaderValue(v) {
+		if !httpguts.ValidHeaderFieldValue(v) {
 			return errors.New("the value holds a line break or another control character, which an HTTP header cannot carry (a secret file with more than one trailing newline?)")
 		}
 	}
@@ -231,7 +233,7 @@ func (v *validator) checkSecrets(c *Config) {
 				c.refPos[f.key] = p
 			}
 		}
-		if lit, ok := t.Literal(); ok && f.kind == secretHeader && !validHeaderValue(lit) {
+		if lit, ok := t.Literal(); ok && f.kind == secretHeader && !httpguts.ValidHeaderFieldValue(lit) {
 			v.errorf(f.key, "%s: a header value cannot hold a line break or another control character", f.key)
 		}
 	}
@@ -267,7 +269,7 @@ func (v *validator) checkHeaderNames(prefix string, h map[string]string) {
 	sort.Strings(names)
 	for _, name := range names {
 		key := prefix + "." + name
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			v.errorf(key, "%s: %q is not an HTTP header name", key, name)
 			continue
 		}
@@ -277,29 +279,4 @@ func (v *validator) checkHeaderNames(prefix string, h map[string]string) {
 		}
 		seen[canon] = name
 	}
-}
-
-// validHeaderName checks RFC 9110 token characters.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-// validHeaderValue refuses control characters other than horizontal tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

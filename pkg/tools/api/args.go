@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/agentmesh/agentmesh/pkg/tools"
 )
 
@@ -109,10 +111,10 @@ func parseHeaders(v any, h http.Header) error {
 		if !ok {
 			return tools.Refuse("arguments", "header %q must be a string, got %T", name, val)
 		}
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return tools.Refuse("arguments", "header name %q is not a valid token", name)
 		}
-		if !validHeaderValue(s) || len(s) > maxHeaderBytes {
+		if !httpguts.ValidHeaderFieldValue(s) || len(s) > maxHeaderBytes {
 			return tools.Refuse("arguments", "header %q has a control character or is longer than %d bytes", name, maxHeaderBytes)
 		}
 		canon := http.CanonicalHeaderKey(name)
@@ -122,32 +124,4 @@ func parseHeaders(v any, h http.Header) error {
 		h.Set(canon, s)
 	}
 	return nil
-}
-
-// validHeaderName checks RFC 9110 token characters.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue refuses control characters other than horizontal tab,
-// so no value can split a header line.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/agentmesh/agentmesh/pkg/tools"
 )
 
@@ -34,14 +36,14 @@ import (
 func injectedHeaders(h map[string]string) (http.Header, error) {
 	out := http.Header{}
 	for name, v := range h {
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return nil, fmt.Errorf("header %q: not a valid header name", name)
 		}
 		canon := http.CanonicalHeaderKey(name)
 		if forbiddenHeaders[canon] || strings.HasPrefix(canon, "Proxy-") {
 			return nil, fmt.Errorf("header %q is set by the transport and cannot be configured", name)
 		}
-		if !validHeaderValue(v) || len(v) > maxHeaderBytes {
+		if !httpguts.ValidHeaderFieldValue(v) || len(v) > maxHeaderBytes {
 			return nil, fmt.Errorf("header %q: the value has a control character or is longer than %d bytes", name, maxHeaderBytes)
 		}
 		if _, dup := out[canon]; dup {

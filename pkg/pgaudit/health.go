@@ -54,7 +54,12 @@ func Health(ctx context.Context, db *pgstate.DB, verifiers note.Verifiers) (audi
 		return h, nil
 	}
 	f, err := audit.FrontierAt(h.Size, hashReader{ctx, tx})
-	if err != nil || f.Root() != cp.Root {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return h, fmt.Errorf("reading the audit tree in %s: %w", db.Name, err)
+	case err != nil:
+		h.Kind, h.CheckpointProblem = "root", fmt.Sprintf("the stored tree of size %d cannot be read back: %v", h.Size, err)
+	case f.Root() != cp.Root:
 		h.Kind, h.CheckpointProblem = "root", fmt.Sprintf("the stored tree does not reproduce the signed root of tree size %d", h.Size)
 	}
 	return h, nil
